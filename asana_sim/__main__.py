@@ -1,0 +1,66 @@
+"""CLI: ``python -m asana_sim --port 8765 --token T`` serves until SIGINT/SIGTERM.
+
+The first stdout line is the base URL (flushed) so scripts can wait for it.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+from . import AsanaSim, SimConfig
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """CLI flags mirror ``SimConfig`` fields one to one."""
+    p = argparse.ArgumentParser(prog="python -m asana_sim", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--token", default="sim-token")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--tasks", type=int, default=SimConfig.tasks)
+    p.add_argument("--projects", type=int, default=SimConfig.projects)
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--jitter-ms", type=float, default=0.0)
+    p.add_argument("--quota-per-minute", type=int, default=None)
+    p.add_argument("--max-concurrent", type=int, default=None)
+    p.add_argument("--error-rate", type=float, default=0.0)
+    p.add_argument("--drop-rate", type=float, default=0.0)
+    p.add_argument("--offset-ttl", type=float, default=SimConfig.offset_ttl_s)
+    p.add_argument("--premium", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--forbidden-project", action="append", default=[], metavar="GID")
+    return p.parse_args(argv)
+
+
+def config_from(args: argparse.Namespace) -> SimConfig:
+    """Build the config the flags describe."""
+    return SimConfig(seed=args.seed, tasks=args.tasks, projects=args.projects,
+                     latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
+                     quota_per_minute=args.quota_per_minute, max_concurrent=args.max_concurrent,
+                     error_rate=args.error_rate, drop_rate=args.drop_rate,
+                     offset_ttl_s=args.offset_ttl, premium=args.premium,
+                     forbidden_projects=set(args.forbidden_project))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sim = AsanaSim(token=args.token, config=config_from(args), host=args.host, port=args.port)
+    sim.start()
+    print(sim.base_url, flush=True)
+    stop = threading.Event()
+
+    def _stop(*_: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    while not stop.wait(0.5):
+        pass
+    sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

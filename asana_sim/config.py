@@ -1,0 +1,63 @@
+"""Simulator knobs: data sizes plus limits and faults, all off by default.
+
+Limits and faults are read per request, so a test or benchmark may change them on a
+running simulator (``sim.config.error_rate = 0.05``) without restarting it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SimConfig:
+    """Everything that shapes the simulated Asana account.
+
+    Attributes:
+        seed: Same seed and sizes give byte-identical data.
+        tasks: Top-level tasks in total, spread over projects (subtasks come on top).
+        projects: Projects across both workspaces; most sit in the organization.
+        users: Users shared by both workspaces.
+        teams: Teams in the organization (the plain workspace has none, as in Asana).
+        tags_per_workspace: Tags generated in each workspace.
+        sections_per_project: Sections per project.
+        multi_home_share: Share of tasks that also sit in a second project.
+        subtask_share: Share of tasks that have subtasks (recursively, up to ``max_depth``).
+        max_depth: Deepest subtask level.
+        stories_mean: Mean stories per task.
+        heavy_story_share: Share of tasks with more than 100 stories.
+        archived_share: Share of archived projects.
+        latency_ms: Fixed delay added to each API request.
+        jitter_ms: Uniform random extra delay on top of ``latency_ms``.
+        quota_per_minute: Requests per token in a sliding 60 s window (None: unlimited).
+        max_concurrent: GET requests in flight at once (None: unlimited).
+        error_rate: Share of requests answered 500 or 503.
+        drop_rate: Share of requests whose connection is closed without an answer.
+        offset_ttl_s: Lifetime of pagination offsets; 0 makes every offset expire at once.
+        sync_ttl_s: Lifetime of event sync tokens (Asana: 24 h).
+        premium: Whether premium-only endpoints (search) answer, else 402.
+        forbidden_projects: Project gids the token may not read (403).
+    """
+
+    seed: int = 1
+    tasks: int = 60
+    projects: int = 4
+    users: int = 20
+    teams: int = 4
+    tags_per_workspace: int = 6
+    sections_per_project: int = 3
+    multi_home_share: float = 0.05
+    subtask_share: float = 0.10
+    max_depth: int = 3
+    stories_mean: float = 3.0
+    heavy_story_share: float = 0.01
+    archived_share: float = 0.10
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    quota_per_minute: int | None = None
+    max_concurrent: int | None = None
+    error_rate: float = 0.0
+    drop_rate: float = 0.0
+    offset_ttl_s: float = 900.0
+    sync_ttl_s: float = 86400.0
+    premium: bool = True
+    forbidden_projects: set[str] = field(default_factory=set)

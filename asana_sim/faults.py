@@ -1,0 +1,96 @@
+"""Asana's limits and injected faults, decided per request from the live config.
+
+Everything reads ``SimConfig`` at request time, so benchmarks can turn a knob on a
+running simulator. Randomness comes from an RNG seeded by the config seed.
+"""
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections import defaultdict, deque
+from typing import Callable
+
+from .config import SimConfig
+from .errors import ApiError
+
+
+class Drop(Exception):
+    """Close the connection without answering, like a reset mid-request."""
+
+
+class Faults:
+    """Rate limit windows, the concurrency gate and the fault dice."""
+
+    def __init__(self, cfg: SimConfig, clock: Callable[[], float]) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._rng = random.Random(cfg.seed * 7919 + 17)
+        self._windows: dict[str, deque[float]] = defaultdict(deque)
+        self._in_flight = 0
+
+    def _roll(self) -> float:
+        with self._lock:
+            return self._rng.random()
+
+    def before(self, token: str, method: str) -> bool:
+        """Apply faults and limits; returns True when a GET slot was taken (release it).
+
+        Order: drop, quota (rejected requests still count, as on Asana), concurrency,
+        random 5xx. Latency is applied by the caller after this, inside the slot.
+        """
+        cfg = self.cfg
+        if cfg.drop_rate and self._roll() < cfg.drop_rate:
+            raise Drop()
+        if cfg.quota_per_minute is not None:
+            self._quota(token, cfg.quota_per_minute)
+        took = False
+        if method == "GET" and cfg.max_concurrent is not None:
+            with self._lock:
+                if self._in_flight >= cfg.max_concurrent:
+                    raise ApiError(429, "You have made too many requests recently. "
+                                   "Please, be chill.", headers={"Retry-After": "1"})
+                self._in_flight += 1
+                took = True
+        try:
+            if cfg.error_rate and self._roll() < cfg.error_rate:
+                status = 500 if self._roll() < 0.5 else 503
+                raise ApiError(status, "Server Error" if status == 500 else "Service Unavailable",
+                               extra={}, help_text=True)
+        except ApiError:
+            if took:
+                self.release()
+            raise
+        return took
+
+    def _quota(self, token: str, quota: int) -> None:
+        now = self.clock()
+        with self._lock:
+            window = self._windows[token]
+            while window and window[0] <= now - 60.0:
+                window.popleft()
+            over = len(window) >= quota
+            window.append(now)
+            if over:
+                # A slot frees once all but quota-1 of the logged requests have aged out.
+                frees_at = window[len(window) - quota] + 60.0
+                retry = max(1, math.ceil(frees_at - now))
+        if over:
+            raise ApiError(429, "You have made too many requests recently. Please, be chill.",
+                           headers={"Retry-After": str(retry)})
+
+    def release(self) -> None:
+        """Free a GET slot taken by ``before``."""
+        with self._lock:
+            self._in_flight -= 1
+
+    def latency(self) -> None:
+        """Sleep in the handler thread so concurrent requests overlap, as real latency does."""
+        cfg = self.cfg
+        delay = cfg.latency_ms
+        if cfg.jitter_ms:
+            delay += self._roll() * cfg.jitter_ms
+        if delay > 0:
+            time.sleep(delay / 1000.0)
