@@ -1,19 +1,114 @@
-"""Event streams (``GET /events``): placeholder until sync tokens land."""
+"""Event streams (``GET /events``) with expiring sync tokens, as Asana serves them.
+
+Every write records events; each event lists the resources whose stream it belongs
+to (the task, its projects, and for subtasks and stories the projects of the top-level
+task), which is how changes to subtasks and stories bubble up to a project's events.
+"""
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import os
+import threading
 from typing import Any, Callable
 
-from .store import Store
+from .clock import fmt_ms
+from .errors import ApiError, not_found
+from .reads import Raw, Req
+from .store import Record, Store
 
-EVENT_ROUTES: list[tuple[str, str, Callable[..., Any]]] = []
+SYNC_MSG = ("Sync token invalid or too old. If you are attempting to keep resources in sync, "
+            "you must fetch the full dataset for this query now and use the new sync token for "
+            "the next sync.")
+PAGE = 100
+
+
+def _named(rec: Record) -> dict[str, Any]:
+    return {"gid": rec["gid"], "resource_type": rec["resource_type"], "name": rec.get("name")
+            if rec["resource_type"] != "story" else rec.get("text", "")}
 
 
 class EventLog:
-    """Records changes for ``/events``."""
+    """All events in order, plus the sync-token codec."""
 
     def __init__(self, store: Store, clock: Callable[[], float]) -> None:
         self.store = store
         self.clock = clock
+        self._lock = threading.Lock()
+        self._events: list[tuple[frozenset[str], dict[str, Any]]] = []
+        self._secret = os.urandom(16)
 
-    def record(self, *args: Any, **kwargs: Any) -> None:
-        """No-op until events are implemented."""
+    def streams_for_task(self, task: Record) -> set[str]:
+        """The task, its ancestors, and every project of it or its top-level ancestor."""
+        out = {task["gid"]}
+        node: Record | None = task
+        while node is not None:
+            out.add(node["gid"])
+            out.update(p["gid"] for p in node.get("projects", ()))
+            node = node.get("parent")
+        return out
+
+    def record(self, resource: Record, action: str, streams: set[str],
+               parent: Record | None = None, change: dict[str, Any] | None = None) -> None:
+        """Append one event; ``streams`` are the resource gids that will see it."""
+        me = self.store.me
+        event = {"user": {"gid": me["gid"], "resource_type": "user", "name": me["name"]} if me else None,
+                 "resource": _named(resource), "type": resource["resource_type"],
+                 "action": action, "parent": _named(parent) if parent else None,
+                 "created_at": fmt_ms(int(self.clock() * 1000))}
+        if change is not None:
+            event["change"] = change
+        with self._lock:
+            self._events.append((frozenset(streams), event))
+
+    def _token(self, resource: str, position: int) -> str:
+        raw = json.dumps([resource, position, round(self.clock(), 3)], separators=(",", ":")).encode()
+        sig = hmac.new(self._secret, raw, hashlib.sha256).hexdigest()[:16]
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=") + sig
+
+    def _check(self, token: str, resource: str, ttl: float) -> int | None:
+        try:
+            body, sig = token[:-16], token[-16:]
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            if not hmac.compare_digest(sig, hmac.new(self._secret, raw, hashlib.sha256).hexdigest()[:16]):
+                return None
+            res, position, issued = json.loads(raw)
+        except (ValueError, TypeError):
+            return None
+        if res != resource or self.clock() - issued >= ttl:
+            return None
+        return int(position)
+
+    def fetch(self, resource: str, sync: str | None, ttl: float) -> tuple[int, dict[str, Any]]:
+        """(status, body): 412 with a fresh token, or up to 100 events and ``has_more``."""
+        with self._lock:
+            end = len(self._events)
+            position = self._check(sync, resource, ttl) if sync else None
+            if position is None:
+                return 412, {"errors": [{"message": SYNC_MSG}], "sync": self._token(resource, end)}
+            out: list[dict[str, Any]] = []
+            i = position
+            while i < end and len(out) < PAGE:
+                streams, event = self._events[i]
+                if resource in streams:
+                    out.append(event)
+                i += 1
+            has_more = any(resource in s for s, _ in self._events[i:end])
+            return 200, {"data": out, "sync": self._token(resource, i), "has_more": has_more}
+
+
+def get_events(req: Req) -> Raw:
+    """``GET /events?resource=&sync=``; the resource must be a task or project we know."""
+    gid = req.params["resource"]
+    rec = req.store.by_gid.get(gid)
+    if rec is None or rec["resource_type"] not in ("task", "project"):
+        raise not_found("resource", gid)
+    if rec["resource_type"] == "project" and gid in req.cfg.forbidden_projects:
+        raise ApiError(403, f"project: Forbidden. You do not have access to {gid}.")
+    status, body = req.sim.events.fetch(gid, req.params.get("sync"), req.cfg.sync_ttl_s)
+    return Raw(body, status)
+
+
+EVENT_ROUTES: list[tuple[str, str, Callable[..., Any]]] = [("GET", "/events", get_events)]

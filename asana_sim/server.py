@@ -27,7 +27,10 @@ TOO_LARGE = ("The result is too large. You should use pagination "
              "(may require specifying a workspace)!")
 MAX_UNPAGED = 1000
 # Parameters Asana accepts that its spec does not declare for the operation.
-EXTRA_PARAMS: dict[tuple[str, str], set[str]] = {("GET", "/tasks"): {"tag"}}
+EXTRA_PARAMS: dict[tuple[str, str], set[str]] = {
+    ("GET", "/tasks"): {"tag"},
+    ("GET", "/workspaces/{workspace_gid}/tasks/search"): {"limit"},
+}
 ALWAYS_OK = {"opt_pretty", "opt_fields"}
 
 
@@ -44,9 +47,11 @@ class Route:
 def build_routes() -> list[Route]:
     """All implemented routes, most specific (most literal segments) first."""
     from .events import EVENT_ROUTES
+    from .search import SEARCH_ROUTES
     from .writes import WRITE_ROUTES
 
-    routes = [Route(m, p, h) for m, p, h in READ_ROUTES + WRITE_ROUTES + EVENT_ROUTES]
+    all_routes = READ_ROUTES + WRITE_ROUTES + EVENT_ROUTES + SEARCH_ROUTES
+    routes = [Route(m, p, h) for m, p, h in all_routes]
     routes.sort(key=lambda r: -r.op.literal_segments)
     return routes
 
@@ -105,7 +110,7 @@ class App:
         for name in route.op.required:
             if name not in params:
                 raise bad_request(f"{name}: Missing input")
-        limit = _limit(params) if "limit" in route.allowed else None
+        limit = _limit(params) if "limit" in route.op.query_params else None
         try:
             tree = fields.parse_opt_fields(params.get("opt_fields"), route.op.opt_fields)
         except fields.FieldError as exc:
@@ -124,6 +129,9 @@ class App:
         if isinstance(result, Raw):
             return result.status, result.body, {}
         if isinstance(result, Single):
+            if tree is None and method != "GET":
+                # Writes answer with the full record, as Asana does.
+                tree = {f: {} for f in route.op.opt_fields if "." not in f}
             with self.store.lock:
                 data = fields.project(self.store, result.record, tree)
             return result.status, {"data": data}, {}

@@ -1,6 +1,312 @@
-"""Write endpoints: placeholder."""
+"""Write endpoints with Asana's side effects on ``modified_at``, stories and events.
+
+Rules kept from Asana's documentation: any property or association change modifies a
+task (``modified_at`` = now); adding a story modifies its task; a change to a subtask
+does not modify its parent; completing a task sets ``completed_at``/``completed_by``
+and adds a system story. All changes happen under the store lock.
+"""
 from __future__ import annotations
 
 from typing import Any, Callable
 
-WRITE_ROUTES: list[tuple[str, str, Callable[..., Any]]] = []
+from .clock import now_iso
+from .errors import bad_request, not_found
+from .reads import Raw, Req, Single, check_project_access, lookup
+from .store import Record, Store
+
+SIMPLE_TASK_FIELDS = ("name", "notes", "due_on", "due_at", "start_on", "start_at",
+                      "resource_subtype")
+
+
+def _now(req: Req) -> str:
+    return now_iso(req.sim.clock)
+
+
+def _touch(req: Req, task: Record) -> None:
+    task["modified_at"] = _now(req)
+
+
+def _user_ref(req: Req, value: Any) -> Record | None:
+    if value is None:
+        return None
+    if value == "me":
+        return req.store.me
+    return lookup(req, "user", str(value))
+
+
+def _story(req: Req, task: Record, text: str, subtype: str, kind: str) -> Record:
+    s: Store = req.store
+    story = {"gid": s.new_gid(), "resource_type": "story", "created_at": _now(req),
+             "created_by": s.me, "resource_subtype": subtype, "type": kind, "text": text,
+             "html_text": f"<body>{text}</body>", "is_pinned": False, "is_edited": False,
+             "source": "api", "target": task, "num_likes": 0, "likes": [], "hearts": [],
+             "num_hearts": 0, "hearted": False, "liked": False}
+    s.extra_stories[task["gid"]].append(story)
+    req.sim.events.record(story, "added", req.sim.events.streams_for_task(task), parent=task)
+    return story
+
+
+def _add_to_project(req: Req, task: Record, project: Record, section: Record | None) -> None:
+    s = req.store
+    if section is None and s.project_sections.get(project["gid"]):
+        section = s.by_gid[s.project_sections[project["gid"]][0]]
+    if project not in task["projects"]:
+        task["projects"].append(project)
+        task["memberships"].append({"project": project, "section": section})
+        s.project_tasks[project["gid"]].append(task["gid"])
+        if section is not None:
+            s.section_tasks[section["gid"]].append(task["gid"])
+    req.sim.events.record(task, "added", req.sim.events.streams_for_task(task), parent=project)
+
+
+def _remove_from_project(req: Req, task: Record, project: Record) -> None:
+    s = req.store
+    streams = req.sim.events.streams_for_task(task)
+    if project in task["projects"]:
+        task["projects"].remove(project)
+        for m in [m for m in task["memberships"] if m["project"] is project]:
+            task["memberships"].remove(m)
+            if m["section"] is not None and task["gid"] in s.section_tasks[m["section"]["gid"]]:
+                s.section_tasks[m["section"]["gid"]].remove(task["gid"])
+        if task["gid"] in s.project_tasks[project["gid"]]:
+            s.project_tasks[project["gid"]].remove(task["gid"])
+    req.sim.events.record(task, "removed", streams, parent=project)
+
+
+def _apply_task_fields(req: Req, task: Record, body: dict[str, Any]) -> list[str]:
+    changed = []
+    for f in SIMPLE_TASK_FIELDS:
+        if f in body and task.get(f) != body[f]:
+            task[f] = body[f]
+            if f == "notes":
+                task["html_notes"] = f"<body>{body[f]}</body>"
+            changed.append(f)
+    if "assignee" in body:
+        task["assignee"] = _user_ref(req, body["assignee"])
+        task["assignee_status"] = "inbox" if task["assignee"] else None
+        changed.append("assignee")
+    if "completed" in body and bool(body["completed"]) != task["completed"]:
+        task["completed"] = bool(body["completed"])
+        task["completed_at"] = _now(req) if task["completed"] else None
+        task["completed_by"] = req.store.me if task["completed"] else None
+        changed.append("completed")
+    return changed
+
+
+def _new_task(req: Req, body: dict[str, Any], parent: Record | None) -> Record:
+    s = req.store
+    projects = [lookup(req, "project", str(g)) for g in body.get("projects", []) or []]
+    for p in projects:
+        check_project_access(req, p)
+    if parent is None and body.get("parent"):
+        parent = lookup(req, "task", str(body["parent"]))
+    if projects:
+        ws = projects[0]["workspace"]
+    elif parent is not None:
+        ws = parent["workspace"]
+    elif body.get("workspace"):
+        ws = lookup(req, "workspace", str(body["workspace"]))
+    else:
+        raise bad_request("workspace: Missing input")
+    now = _now(req)
+    task: Record = {"gid": s.new_gid(), "resource_type": "task", "name": "",
+                    "resource_subtype": "default_task", "created_at": now, "modified_at": now,
+                    "completed": False, "completed_at": None, "completed_by": None,
+                    "assignee": None, "assignee_status": None, "due_on": None, "due_at": None,
+                    "start_on": None, "start_at": None, "notes": "", "html_notes": "<body></body>",
+                    "parent": parent, "projects": [], "memberships": [], "tags": [],
+                    "followers": [s.me], "workspace": ws, "created_by": s.me, "num_likes": 0,
+                    "likes": [], "hearts": [], "num_hearts": 0, "hearted": False, "liked": False,
+                    "_cf": {}}
+    _apply_task_fields(req, task, body)
+    task["modified_at"] = task["created_at"]
+    s.add(task)
+    task["permalink_url"] = f"https://app.asana.com/0/0/{task['gid']}"
+    if parent is not None:
+        s.subtasks[parent["gid"]].append(task["gid"])
+    req.sim.events.record(task, "added", req.sim.events.streams_for_task(task), parent=parent)
+    for p in projects:
+        _add_to_project(req, task, p, None)
+    return task
+
+
+def post_task(req: Req) -> Single:
+    with req.store.lock:
+        return Single(_new_task(req, req.body, None), 201)
+
+
+def post_subtask(req: Req) -> Single:
+    """Creating a subtask leaves the parent's ``modified_at`` alone (subtasks are separate)."""
+    with req.store.lock:
+        parent = lookup(req, "task", req.groups[0])
+        return Single(_new_task(req, req.body, parent), 201)
+
+
+def put_task(req: Req) -> Single:
+    with req.store.lock:
+        task = lookup(req, "task", req.groups[0])
+        changed = _apply_task_fields(req, task, req.body)
+        if changed:
+            _touch(req, task)
+            streams = req.sim.events.streams_for_task(task)
+            for f in changed:
+                req.sim.events.record(task, "changed", streams,
+                                      change={"field": f, "action": "changed"})
+            if "completed" in changed and task["completed"]:
+                _story(req, task, "marked this task complete", "marked_complete", "system")
+        return Single(task)
+
+
+def delete_task(req: Req) -> Raw:
+    """Deleting a task deletes its subtasks too, as Asana's trash does."""
+    with req.store.lock:
+        task = lookup(req, "task", req.groups[0])
+        _delete_task(req, task)
+        return Raw({"data": {}})
+
+
+def _delete_task(req: Req, task: Record) -> None:
+    s = req.store
+    for sub_gid in list(s.subtasks.get(task["gid"], [])):
+        sub = s.records["task"].get(sub_gid)
+        if sub is not None:
+            _delete_task(req, sub)
+    req.sim.events.record(task, "deleted", req.sim.events.streams_for_task(task))
+    for p in task["projects"]:
+        if task["gid"] in s.project_tasks[p["gid"]]:
+            s.project_tasks[p["gid"]].remove(task["gid"])
+    for m in task["memberships"]:
+        if m["section"] is not None and task["gid"] in s.section_tasks[m["section"]["gid"]]:
+            s.section_tasks[m["section"]["gid"]].remove(task["gid"])
+    for tag in task["tags"]:
+        if task["gid"] in s.tag_tasks[tag["gid"]]:
+            s.tag_tasks[tag["gid"]].remove(task["gid"])
+    if task["parent"] is not None and task["gid"] in s.subtasks[task["parent"]["gid"]]:
+        s.subtasks[task["parent"]["gid"]].remove(task["gid"])
+    s.subtasks.pop(task["gid"], None)
+    del s.records["task"][task["gid"]]
+    del s.by_gid[task["gid"]]
+    for att in [a for a in s.records["attachment"].values() if a["parent"] is task]:
+        del s.records["attachment"][att["gid"]]
+        del s.by_gid[att["gid"]]
+
+
+def post_story(req: Req) -> Single:
+    """A comment; it modifies the task, as Asana documents."""
+    text = req.body.get("text") or req.body.get("html_text")
+    if not text:
+        raise bad_request("text: Missing input")
+    with req.store.lock:
+        task = lookup(req, "task", req.groups[0])
+        story = _story(req, task, str(text), "comment_added", "comment")
+        _touch(req, task)
+        return Single(story, 201)
+
+
+def add_project(req: Req) -> Raw:
+    if "project" not in req.body:
+        raise bad_request("project: Missing input")
+    with req.store.lock:
+        task = lookup(req, "task", req.groups[0])
+        project = lookup(req, "project", str(req.body["project"]))
+        check_project_access(req, project)
+        section = lookup(req, "section", str(req.body["section"])) if req.body.get("section") else None
+        if section is not None and section["project"] is not project:
+            raise bad_request("section: Section is not in the given project")
+        _add_to_project(req, task, project, section)
+        _touch(req, task)
+        return Raw({"data": {}})
+
+
+def remove_project(req: Req) -> Raw:
+    if "project" not in req.body:
+        raise bad_request("project: Missing input")
+    with req.store.lock:
+        task = lookup(req, "task", req.groups[0])
+        project = lookup(req, "project", str(req.body["project"]))
+        check_project_access(req, project)
+        _remove_from_project(req, task, project)
+        _touch(req, task)
+        return Raw({"data": {}})
+
+
+def post_project(req: Req) -> Single:
+    """In an organization a project needs a team, as Asana requires."""
+    b, s = req.body, req.store
+    with s.lock:
+        team = lookup(req, "team", str(b["team"])) if b.get("team") else None
+        if b.get("workspace"):
+            ws = lookup(req, "workspace", str(b["workspace"]))
+        elif team is not None:
+            ws = team["organization"]
+        else:
+            raise bad_request("workspace: Missing input")
+        if ws["is_organization"] and team is None:
+            raise bad_request("team: Missing input")
+        now = _now(req)
+        cfs = [c for c in s.records["custom_field"].values() if c["workspace"] is ws]
+        p: Record = {"gid": s.new_gid(), "resource_type": "project", "name": b.get("name", ""),
+                     "archived": bool(b.get("archived", False)), "color": b.get("color"),
+                     "created_at": now, "modified_at": now, "notes": b.get("notes", ""),
+                     "html_notes": f"<body>{b.get('notes', '')}</body>", "owner": s.me,
+                     "team": team, "workspace": ws, "members": [s.me], "followers": [s.me],
+                     "due_on": b.get("due_on"), "due_date": b.get("due_on"), "start_on": None,
+                     "default_view": b.get("default_view", "list"), "completed": False,
+                     "completed_at": None, "completed_by": None, "public": True,
+                     "privacy_setting": "public_to_workspace", "current_status": None,
+                     "current_status_update": None, "icon": "list", "custom_field_settings": [],
+                     "custom_fields": cfs}
+        s.add(p)
+        p["permalink_url"] = f"https://app.asana.com/0/{p['gid']}/{p['gid']}"
+        for i, cf in enumerate(cfs):
+            p["custom_field_settings"].append(s.add({
+                "gid": s.new_gid(), "resource_type": "custom_field_setting", "custom_field": cf,
+                "project": p, "parent": p, "is_important": i < 2}))
+        s.add({"gid": s.new_gid(), "resource_type": "project_membership", "parent": p,
+               "member": s.me, "user": s.me, "project": p, "access_level": "admin",
+               "write_access": "full_write", "resource_subtype": "project_membership"})
+        req.sim.events.record(p, "added", {p["gid"]}, parent=ws)
+        return Single(p, 201)
+
+
+def delete_project(req: Req) -> Raw:
+    """Tasks only in this project go with it; multi-homed tasks just lose the association."""
+    s = req.store
+    with s.lock:
+        p = lookup(req, "project", req.groups[0])
+        check_project_access(req, p)
+        for gid in list(s.project_tasks.get(p["gid"], [])):
+            task = s.records["task"].get(gid)
+            if task is None:
+                continue
+            if len(task["projects"]) == 1:
+                _delete_task(req, task)
+            else:
+                _remove_from_project(req, task, p)
+                _touch(req, task)
+        req.sim.events.record(p, "deleted", {p["gid"]})
+        for sec_gid in s.project_sections.pop(p["gid"], []):
+            s.records["section"].pop(sec_gid, None)
+            s.by_gid.pop(sec_gid, None)
+            s.section_tasks.pop(sec_gid, None)
+        for kind in ("custom_field_setting", "project_membership"):
+            for rec in [r for r in s.records[kind].values() if r["parent"] is p]:
+                del s.records[kind][rec["gid"]]
+                s.by_gid.pop(rec["gid"], None)
+        s.project_tasks.pop(p["gid"], None)
+        del s.records["project"][p["gid"]]
+        del s.by_gid[p["gid"]]
+        return Raw({"data": {}})
+
+
+WRITE_ROUTES: list[tuple[str, str, Callable[..., Any]]] = [
+    ("POST", "/tasks", post_task),
+    ("PUT", "/tasks/{task_gid}", put_task),
+    ("DELETE", "/tasks/{task_gid}", delete_task),
+    ("POST", "/tasks/{task_gid}/stories", post_story),
+    ("POST", "/tasks/{task_gid}/addProject", add_project),
+    ("POST", "/tasks/{task_gid}/removeProject", remove_project),
+    ("POST", "/tasks/{task_gid}/subtasks", post_subtask),
+    ("POST", "/projects", post_project),
+    ("DELETE", "/projects/{project_gid}", delete_project),
+]
