@@ -1,0 +1,217 @@
+"""A dlt source for Asana: workspaces, projects, sections, tags, tasks, stories, teams and users.
+
+`workspaces` feeds every other resource. Small tables (workspaces, projects, sections, tags,
+teams, users) are listed whole on every run and replaced, so what Asana deleted disappears.
+`tasks` (subtasks included) load incrementally with a `modified_since` cursor per project and
+merge on `gid`; `stories` are fetched once per new or changed task and merge on `gid`.
+"""
+
+from typing import Any, Dict, Iterator, List, Optional, Sequence
+
+import dlt
+from dlt.common import logger
+from dlt.common.typing import TDataItems
+from dlt.extract.resource import DltResource
+
+from .helpers import AsanaClient, AsanaSourceError, create_client
+from .incremental import ProjectCursors, RunMemory, to_asana_time
+from .rate_limit import RateLimiter
+from .settings import (
+    DATE_COLUMNS,
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_REQUESTS_PER_MINUTE,
+    PROJECT_FIELDS,
+    SECTION_FIELDS,
+    STORY_FIELDS,
+    TAG_FIELDS,
+    TASK_FIELDS,
+    TEAM_FIELDS,
+    TIMESTAMP_COLUMNS,
+    USER_FIELDS,
+    WORKSPACE_FIELDS,
+)
+
+__all__ = ["asana_source", "AsanaSourceError"]
+
+_TYPED_COLUMNS: Dict[str, Any] = {
+    **{name: {"data_type": "timestamp"} for name in TIMESTAMP_COLUMNS},
+    **{name: {"data_type": "date"} for name in DATE_COLUMNS},
+}
+
+
+def _columns(fields: Sequence[str]) -> Dict[str, Any]:
+    """Type hints for the date and timestamp columns a resource asks for."""
+    return {name: hint for name, hint in _TYPED_COLUMNS.items() if name in fields}
+
+
+def _named(record: Dict[str, Any]) -> str:
+    return f"{record.get('name')!r} ({record['gid']})"
+
+
+@dlt.source(name="asana", max_table_nesting=2)
+def asana_source(
+    access_token: str = dlt.secrets.value,
+    base_url: str = DEFAULT_BASE_URL,
+    workspaces: Optional[List[str]] = None,
+    start_date: Optional[str] = None,
+    stories_since: Optional[str] = None,
+    requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+) -> Sequence[DltResource]:
+    """Builds the Asana resources; nothing is requested until the pipeline runs.
+
+    Args:
+        access_token: Asana personal access token, from `[sources.asana_dlt]` in secrets.toml
+            or `SOURCES__ASANA_DLT__ACCESS_TOKEN`.
+        base_url: Asana's API root; point it at `asana_sim` to run without an account.
+        workspaces: Gids or names of the workspaces to load; None loads every workspace the
+            token can see. A name or gid that matches none stops the run before anything loads.
+        start_date: Tasks modified before this date are not loaded when a project is listed for
+            the first time; None lists each new project in full.
+        stories_since: Stories are fetched only for tasks modified at or after this date; None
+            fetches them for every new or changed task. Eases huge backfills.
+        requests_per_minute: The token's quota: 1,500 on paid workspaces, 150 on free ones.
+        max_concurrency: Requests in flight at once; Asana allows 50 GETs per token.
+    """
+    limiter = RateLimiter(requests_per_minute=requests_per_minute, max_concurrency=max_concurrency)
+    client = create_client(access_token, base_url.rstrip("/"), limiter)
+    cursors = ProjectCursors("tasks")
+    memory = RunMemory()
+    first_listing_since = to_asana_time(start_date) if start_date else None
+    stories_from = to_asana_time(stories_since) if stories_since else None
+    wanted = {str(w) for w in workspaces} if workspaces else None
+
+    @dlt.resource(name="workspaces", write_disposition="replace", primary_key="gid")
+    def workspaces_resource() -> Iterator[TDataItems]:
+        found: List[Dict[str, Any]] = []
+        for page in client.pages("/workspaces", WORKSPACE_FIELDS, "workspaces"):
+            found.extend(page)
+        selected = [w for w in found if wanted is None or w["gid"] in wanted or w.get("name") in wanted]
+        if wanted is not None:
+            missing = wanted - {w["gid"] for w in selected} - {w.get("name") for w in selected}
+            if missing:
+                visible = ", ".join(_named(w) for w in found) or "none"
+                raise AsanaSourceError(
+                    f"Workspace {', '.join(sorted(missing))} is not visible to this token (it sees: {visible});"
+                    " fix `workspaces` under [sources.asana_dlt] in .dlt/config.toml."
+                )
+        yield selected
+
+    @dlt.transformer(
+        data_from=workspaces_resource,
+        name="projects",
+        write_disposition="replace",
+        primary_key="gid",
+        columns=_columns(PROJECT_FIELDS),
+    )
+    def projects(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
+        # Projects go down one by one so that each project's sections and tasks are
+        # fetched in parallel with the others'.
+        for workspace in workspace_page:
+            path = f"/workspaces/{workspace['gid']}/projects"
+            for page in client.pages(path, PROJECT_FIELDS, f"projects of workspace {_named(workspace)}"):
+                yield from page
+
+    @dlt.transformer(
+        data_from=projects,
+        name="sections",
+        write_disposition="replace",
+        primary_key="gid",
+        parallelized=True,
+        columns=_columns(SECTION_FIELDS),
+    )
+    def sections(project: Dict[str, Any]) -> Iterator[TDataItems]:
+        path = f"/projects/{project['gid']}/sections"
+        yield from client.pages(path, SECTION_FIELDS, f"sections of project {_named(project)}")
+
+    @dlt.transformer(
+        data_from=workspaces_resource,
+        name="tags",
+        write_disposition="replace",
+        primary_key="gid",
+        columns=_columns(TAG_FIELDS),
+    )
+    def tags(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
+        for workspace in workspace_page:
+            path = f"/workspaces/{workspace['gid']}/tags"
+            yield from client.pages(path, TAG_FIELDS, f"tags of workspace {_named(workspace)}")
+
+    @dlt.transformer(data_from=workspaces_resource, name="teams", write_disposition="replace", primary_key="gid")
+    def teams(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
+        # Only organizations have teams; Asana answers a plain workspace with an error.
+        for workspace in workspace_page:
+            if workspace.get("is_organization"):
+                path = f"/workspaces/{workspace['gid']}/teams"
+                yield from client.pages(path, TEAM_FIELDS, f"teams of organization {_named(workspace)}")
+
+    @dlt.transformer(data_from=workspaces_resource, name="users", write_disposition="replace", primary_key="gid")
+    def users(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
+        # /users?workspace= pages through everyone; /workspaces/{gid}/users stops at 2,000.
+        for workspace in workspace_page:
+            params = {"workspace": workspace["gid"]}
+            for page in client.pages("/users", USER_FIELDS, f"users of workspace {_named(workspace)}", params):
+                fresh = [user for user in page if memory.first_user(user["gid"])]
+                if fresh:
+                    yield fresh
+
+    @dlt.transformer(
+        data_from=projects,
+        name="tasks",
+        write_disposition="merge",
+        primary_key="gid",
+        parallelized=True,
+        columns=_columns(TASK_FIELDS),
+    )
+    def tasks(project: Dict[str, Any]) -> Iterator[TDataItems]:
+        since = cursors.since(project["gid"]) or first_listing_since
+        params = {"project": project["gid"], **({"modified_since": since} if since else {})}
+        newest: Optional[str] = None
+        for page in client.pages("/tasks", TASK_FIELDS, f"tasks of project {_named(project)}", params):
+            newest = max([newest or "", *(t.get("modified_at") or "" for t in page)]) or None
+            yield from _take(page, None)
+        cursors.advance(project["gid"], newest)
+
+    def _take(page: List[Dict[str, Any]], inherited: Optional[str]) -> Iterator[TDataItems]:
+        """Yields the tasks this run has not taken yet, then the subtasks of the changed ones.
+
+        A task is changed when modified after the cursor of every project it sat in when last
+        loaded; `inherited` carries that cursor down to subtasks, which belong to no project.
+        """
+        fresh = [task for task in page if memory.first_sighting(task)]
+        changed = []
+        for task in fresh:
+            loaded_until = inherited or cursors.loaded_until(
+                m["gid"] for m in task.get("projects") or [] if m
+            )
+            modified_at = task.get("modified_at") or ""
+            if loaded_until is None or modified_at > loaded_until:
+                changed.append((task, loaded_until))
+                if stories_from is None or modified_at >= stories_from:
+                    memory.claim_stories(task["gid"])
+        if fresh:
+            yield fresh
+        for task, loaded_until in changed:
+            if task.get("num_subtasks"):
+                path = f"/tasks/{task['gid']}/subtasks"
+                for sub_page in client.pages(path, TASK_FIELDS, f"subtasks of task {_named(task)}"):
+                    yield from _take(sub_page, loaded_until or "")
+
+    @dlt.transformer(
+        data_from=tasks, name="stories", write_disposition="merge", primary_key="gid", columns=_columns(STORY_FIELDS)
+    )
+    def stories(task_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
+        for task in task_page:
+            if memory.take_story_claim(task["gid"]):
+                yield _task_stories(client, task)
+
+    return (workspaces_resource, projects, sections, tags, tasks, stories, teams, users)
+
+
+@dlt.defer
+def _task_stories(client: AsanaClient, task: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """All stories of one task, fetched in dlt's worker pool alongside other tasks'."""
+    collected: List[Dict[str, Any]] = []
+    for page in client.pages(f"/tasks/{task['gid']}/stories", STORY_FIELDS, f"stories of task {_named(task)}"):
+        collected.extend(page)
+    return collected

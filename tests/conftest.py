@@ -1,0 +1,60 @@
+"""Shared fixtures: an isolated pipeline per test and a fast retry policy."""
+
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterator
+
+import dlt
+import pytest
+
+# dlt's retrying session waits backoff_factor * 2**n between attempts; tests need retries,
+# not the waiting. A Retry-After header is still honoured.
+os.environ.setdefault("RUNTIME__REQUEST_BACKOFF_FACTOR", "0")
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> dlt.Pipeline:
+    """A pipeline with its own working folder and DuckDB file, so tests never share state."""
+    return dlt.pipeline(
+        pipeline_name="asana_test",
+        pipelines_dir=str(tmp_path / "pipelines"),
+        destination=dlt.destinations.duckdb(str(tmp_path / "asana.duckdb")),
+        dataset_name="asana_data",
+    )
+
+
+def rows(pipeline: dlt.Pipeline, sql: str) -> list:
+    """Runs SQL against the pipeline's dataset and returns the rows."""
+    with pipeline.sql_client() as client:
+        return list(client.execute_sql(sql))
+
+
+def counts(pipeline: dlt.Pipeline) -> Dict[str, int]:
+    """Rows per loaded data table; empty if nothing was ever loaded."""
+    out: Dict[str, int] = {}
+    if not pipeline.default_schema_name:
+        return out
+    with pipeline.sql_client() as client:
+        for table in pipeline.default_schema.data_table_names(seen_data_only=True):
+            try:
+                out[table] = client.execute_sql(f"SELECT count(*) FROM {client.make_qualified_table_name(table)}")[0][0]
+            except Exception:
+                pass
+    return out
+
+
+@pytest.fixture
+def dlt_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Captures dlt's logger, which does not propagate to the root logger `caplog` watches."""
+    import logging
+
+    dlt_logger = logging.getLogger("dlt")
+    dlt_logger.addHandler(caplog.handler)
+    previous = dlt_logger.level
+    dlt_logger.setLevel(logging.DEBUG)
+    caplog.handler.setLevel(logging.DEBUG)
+    try:
+        yield caplog
+    finally:
+        dlt_logger.removeHandler(caplog.handler)
+        dlt_logger.setLevel(previous)
