@@ -1,0 +1,64 @@
+"""Every field and query parameter we send is one Asana's OpenAPI description declares."""
+
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+import yaml
+
+from asana_dlt import settings
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "asana_oas.yaml"
+PAGING = {"limit", "offset", "opt_fields"}
+
+
+@pytest.fixture(scope="session")
+def spec() -> Dict[str, Any]:
+    with SPEC_PATH.open() as handle:
+        return yaml.safe_load(handle)
+
+
+def _parameters(spec: Dict[str, Any], path: str) -> List[Dict[str, Any]]:
+    item = spec["paths"][path]
+    params = []
+    for param in item.get("parameters", []) + item["get"].get("parameters", []):
+        if "$ref" in param:
+            node: Any = spec
+            for part in param["$ref"].lstrip("#/").split("/"):
+                node = node[part]
+            param = node
+        params.append(param)
+    return params
+
+
+@pytest.mark.parametrize("path", sorted(settings.FIELDS_BY_ENDPOINT))
+def test_every_field_is_in_the_endpoints_opt_fields_enum(spec: Dict[str, Any], path: str) -> None:
+    (opt_fields,) = [p for p in _parameters(spec, path) if p["name"] == "opt_fields"]
+    allowed = set(opt_fields["schema"]["items"]["enum"]) | {"gid", "resource_type"}
+    fields = settings.FIELDS_BY_ENDPOINT[path]
+    assert sorted(set(fields) - allowed) == []
+    assert len(fields) == len(set(fields)), "a field is listed twice"
+
+
+@pytest.mark.parametrize("path", sorted(settings.FIELDS_BY_ENDPOINT))
+def test_every_query_parameter_is_declared_and_page_size_is_the_maximum(spec: Dict[str, Any], path: str) -> None:
+    declared = {p["name"]: p for p in _parameters(spec, path) if p["in"] == "query"}
+    sent = PAGING | set(settings.PARAMS_BY_ENDPOINT.get(path, ()))
+    assert sorted(sent - set(declared)) == []
+    assert declared["limit"]["schema"]["maximum"] == settings.PAGE_SIZE
+
+
+def test_field_lists_ask_for_what_analytics_need() -> None:
+    needed = {
+        "assignee", "created_at", "modified_at", "completed", "completed_at", "completed_by", "due_on", "due_at",
+        "start_on", "memberships.project", "memberships.section", "projects", "tags", "followers", "parent",
+        "num_subtasks", "resource_subtype", "likes", "num_likes", "actual_time_minutes", "permalink_url", "notes",
+    }
+    assert sorted(needed - set(settings.TASK_FIELDS)) == []
+    assert any(f.startswith("custom_fields") for f in settings.TASK_FIELDS)
+    story_needed = {"type", "resource_subtype", "text", "created_at", "created_by", "target"}
+    assert sorted(story_needed - set(settings.STORY_FIELDS)) == []
+    # Fields the 2023 source asked for that Asana does not have, or endpoints it has removed.
+    assert "project" not in settings.TASK_FIELDS
+    assert "preview" not in settings.STORY_FIELDS
+    assert "is_template" not in settings.PROJECT_FIELDS
