@@ -179,8 +179,7 @@ def _compute_default(prop: Any) -> Any:
     if typ == "string":
         return ""
     if typ == "object" or "properties" in prop:
-        return {k: _compute_default(v) for k, v in prop.get("properties", {}).items()
-                if k in ("gid", "resource_type")} or None
+        return {k: _compute_default(v) for k, v in prop.get("properties", {}).items()} or None
     return None
 
 
@@ -212,7 +211,12 @@ def to_jsonschema(schema: Any, _depth: int = 0) -> Any:
             continue
         else:
             out[key] = value
-    if schema.get("nullable"):
+    nullable = schema.get("nullable") or any(
+        isinstance(part, dict) and "$ref" not in part and part.get("nullable")
+        for part in schema.get("allOf", []) + schema.get("oneOf", []) + schema.get("anyOf", []))
+    if nullable:
+        if "allOf" in out or "oneOf" in out or "anyOf" in out:
+            return {"anyOf": [out, {"type": "null"}]}
         if "enum" in out and None not in out["enum"]:
             out["enum"] = list(out["enum"]) + [None]
         if "type" in out:
