@@ -58,7 +58,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def make_pipeline(name: str, destination: Any, dataset: str, progress: str) -> dlt.Pipeline:
     """One pipeline per name; the progress collector prints counters while a long run extracts."""
-    collector: Any = dlt.progress.log(log_period=10.0) if progress == "log" else "_NULL_COLLECTOR"
+    collector: Any = dlt.progress.log(log_period=10.0) if progress == "log" else None
     return dlt.pipeline(pipeline_name=name, destination=destination, dataset_name=dataset, progress=collector)
 
 

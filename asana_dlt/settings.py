@@ -2,7 +2,7 @@
 
 Every field below is in the `opt_fields` enum of the endpoint that asks for it in Asana's own
 OpenAPI description (`tests/test_settings_spec.py` proves it), so a field Asana does not have can
-never creep in. A nested object named without sub-fields (`assignee`) comes back compact
+never creep in. Asana always returns `gid` and `resource_type`, so they are not asked for. A nested object named without sub-fields (`assignee`) comes back compact
 (`gid` and `resource_type`), which is what a warehouse needs to join to its own table.
 """
 
@@ -21,11 +21,9 @@ DEFAULT_MAX_CONCURRENCY = 45
 # How often one listing is restarted when Asana expires its pagination offset mid-way.
 MAX_LISTING_RESTARTS = 3
 
-WORKSPACE_FIELDS: Tuple[str, ...] = ("gid", "resource_type", "name", "is_organization", "email_domains")
+WORKSPACE_FIELDS: Tuple[str, ...] = ("name", "is_organization", "email_domains")
 
 PROJECT_FIELDS: Tuple[str, ...] = (
-    "gid",
-    "resource_type",
     "name",
     "archived",
     "color",
@@ -49,11 +47,9 @@ PROJECT_FIELDS: Tuple[str, ...] = (
     "followers",
 )
 
-SECTION_FIELDS: Tuple[str, ...] = ("gid", "resource_type", "name", "created_at", "project")
+SECTION_FIELDS: Tuple[str, ...] = ("name", "created_at", "project")
 
 TAG_FIELDS: Tuple[str, ...] = (
-    "gid",
-    "resource_type",
     "name",
     "color",
     "created_at",
@@ -64,8 +60,6 @@ TAG_FIELDS: Tuple[str, ...] = (
 )
 
 TASK_FIELDS: Tuple[str, ...] = (
-    "gid",
-    "resource_type",
     "name",
     "resource_subtype",
     "assignee",
@@ -107,8 +101,6 @@ TASK_FIELDS: Tuple[str, ...] = (
 )
 
 STORY_FIELDS: Tuple[str, ...] = (
-    "gid",
-    "resource_type",
     "type",
     "resource_subtype",
     "text",
@@ -121,8 +113,6 @@ STORY_FIELDS: Tuple[str, ...] = (
 )
 
 TEAM_FIELDS: Tuple[str, ...] = (
-    "gid",
-    "resource_type",
     "name",
     "description",
     "organization",
@@ -130,7 +120,7 @@ TEAM_FIELDS: Tuple[str, ...] = (
     "visibility",
 )
 
-USER_FIELDS: Tuple[str, ...] = ("gid", "resource_type", "name", "email", "workspaces")
+USER_FIELDS: Tuple[str, ...] = ("name", "email", "workspaces")
 
 # The endpoint each field list is sent to, as the OpenAPI description names its path.
 FIELDS_BY_ENDPOINT: Dict[str, Tuple[str, ...]] = {
