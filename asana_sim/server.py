@@ -187,7 +187,9 @@ class Handler(BaseHTTPRequestHandler):
         """Silenced: per-request stderr logging would dominate benchmark time."""
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = _dumps(body)
+        self._send_bytes(status, _dumps(body), headers)
+
+    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))
@@ -225,8 +227,11 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a simulator bug must still answer like a server would
             status, out, headers = 500, {"errors": [{"message": f"Server Error: {exc!r}",
                                                      "phrase": "simulator bug"}]}, {}
-        self._send(status, out, headers)
+        data = _dumps(out)
+        # Logged before the answer leaves, so a client that got its response always finds
+        # the request in the log (no race in tests).
         app.log.add(RequestRecord(method, path, params, status, time.perf_counter() - start))
+        self._send_bytes(status, data, headers)
 
     def _control(self, method: str, path: str) -> None:
         app = self.app
