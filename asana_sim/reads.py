@@ -256,6 +256,11 @@ def get_users(req: Req) -> Listing:
     return Listing(sorted(users, key=lambda u: int(u["gid"])))
 
 
+def get_user(req: Req) -> Single:
+    """``/users/{gid}``; ``me`` is the token's user, as on Asana."""
+    return Single(_user(req, req.groups[0]))
+
+
 def get_workspace_users(req: Req) -> Listing:
     """Alphabetical and capped at 2000 without pagination, as the spec describes."""
     ws = lookup(req, "workspace", req.groups[0])
@@ -324,6 +329,7 @@ READ_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/tasks/{task_gid}/stories", get_stories),
     ("GET", "/workspaces/{workspace_gid}/teams", get_workspace_teams),
     ("GET", "/users", get_users),
+    ("GET", "/users/{user_gid}", get_user),
     ("GET", "/workspaces/{workspace_gid}/users", get_workspace_users),
     ("GET", "/workspaces/{workspace_gid}/custom_fields", get_custom_fields),
     ("GET", "/projects/{project_gid}/custom_field_settings", get_custom_field_settings),

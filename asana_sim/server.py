@@ -295,6 +295,20 @@ class AsanaSim:
         self._thread: threading.Thread | None = None
 
     @property
+    def config(self) -> SimConfig:
+        """Live knobs; limits and faults are read per request."""
+        return self._config
+
+    @config.setter
+    def config(self, value: SimConfig) -> None:
+        # Replacing the whole config must reach the running server too.
+        self._config = value
+        app = getattr(self, "_app", None)
+        if app is not None:
+            app.cfg = value
+            app.faults.cfg = value
+
+    @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}{PREFIX}"
 

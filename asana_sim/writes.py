@@ -48,15 +48,25 @@ def _story(req: Req, task: Record, text: str, subtype: str, kind: str) -> Record
 
 def _add_to_project(req: Req, task: Record, project: Record, section: Record | None) -> None:
     s = req.store
-    if section is None and s.project_sections.get(project["gid"]):
-        section = s.by_gid[s.project_sections[project["gid"]][0]]
     if project not in task["projects"]:
+        if section is None and s.project_sections.get(project["gid"]):
+            section = s.by_gid[s.project_sections[project["gid"]][0]]
         task["projects"].append(project)
         task["memberships"].append({"project": project, "section": section})
         s.project_tasks[project["gid"]].append(task["gid"])
         if section is not None:
             s.section_tasks[section["gid"]].append(task["gid"])
-    req.sim.events.record(task, "added", req.sim.events.streams_for_task(task), parent=project)
+        req.sim.events.record(task, "added", req.sim.events.streams_for_task(task), parent=project)
+        return
+    # Already in the project: Asana moves it to the given section (a "move" event).
+    for m in task["memberships"]:
+        if m["project"] is project and section is not None and m["section"] is not section:
+            if m["section"] is not None and task["gid"] in s.section_tasks[m["section"]["gid"]]:
+                s.section_tasks[m["section"]["gid"]].remove(task["gid"])
+            m["section"] = section
+            s.section_tasks[section["gid"]].append(task["gid"])
+            req.sim.events.record(task, "added", req.sim.events.streams_for_task(task),
+                                  parent=section)
 
 
 def _remove_from_project(req: Req, task: Record, project: Record) -> None:

@@ -76,8 +76,7 @@ def test_sdk_raw_and_expected_counts_agree(sdk_sim: AsanaSim) -> None:
     for key in ("workspaces", "projects", "tasks", "stories"):
         assert len(sdk[key]) == expected[key], key
     assert expected["tasks"] > 120  # subtasks exist on top of the top-level tasks
-    assert any(sdk_sim.store.story_counts[g] > 100 for g in sdk["tasks"]) or \
-        expected["stories"] > 0
+    assert expected["stories"] > expected["tasks"]  # ~3 stories per task on average
 
 
 def test_sdk_pages_with_small_limit(sdk_sim: AsanaSim) -> None:

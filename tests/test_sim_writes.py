@@ -204,3 +204,24 @@ def test_generated_data_looks_like_asana() -> None:
     types = {c["type"] for c in store.all("custom_field")}
     assert types == {"text", "number", "enum", "multi_enum", "date", "people"}
     assert max(t["modified_at"] for t in tasks) < "2024-06-02"
+
+
+def test_add_project_with_section_moves_task_between_sections(sim: AsanaSim, api: Api) -> None:
+    p = first_project_with_tasks(sim)
+    gid = sim.store.project_tasks[p["gid"]][0]
+    current = next(m["section"]["gid"] for m in sim.store.records["task"][gid]["memberships"]
+                   if m["project"] is p)
+    target = next(g for g in sim.store.project_sections[p["gid"]] if g != current)
+    sync = api.get("/events", resource=p["gid"]).json()["sync"]
+    api.post(f"/tasks/{gid}/addProject", {"project": p["gid"], "section": target})
+    assert gid in [t["gid"] for t in api.all(f"/sections/{target}/tasks")]
+    assert gid not in [t["gid"] for t in api.all(f"/sections/{current}/tasks")]
+    events = api.get("/events", resource=p["gid"], sync=sync).json()["data"]
+    assert any(e["parent"] and e["parent"]["gid"] == target for e in events)
+
+
+def test_users_me_and_replacing_config_on_a_running_sim(sim: AsanaSim, api: Api) -> None:
+    me = api.get("/users/me").json()["data"]
+    assert me["gid"] == sim.store.me["gid"]
+    sim.config = SimConfig(seed=5, tasks=40, projects=3, error_rate=1.0)
+    assert api.get("/users/me").status_code in (500, 503)
