@@ -127,7 +127,8 @@ class AsanaClient(RESTClient):
         seen: Set[str] = set()
         for attempt in range(MAX_LISTING_RESTARTS + 1):
             try:
-                for page in self.paginate(path, params=query, hooks={"response": [_raise_asana_errors]}):
+                # A fresh dict each attempt: the paginator writes the offset into the one it gets.
+                for page in self.paginate(path, params=dict(query), hooks={"response": [_raise_asana_errors]}):
                     rows = [r for r in page if r.get("gid") not in seen] if attempt else list(page)
                     seen.update(r.get("gid") for r in rows)
                     yield rows

@@ -32,6 +32,7 @@ class Failure:
     times: int
     headers: Dict[str, str] = field(default_factory=dict)
     body: Optional[str] = None
+    offset: Optional[str] = None
 
 
 def stamp(minute: int) -> str:
@@ -119,6 +120,8 @@ class FakeAsana:
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return 401, {}, json.dumps({"errors": [{"message": "Not Authorized"}]})
         for failure in self.failures:
+            if failure.offset is not None and params.get("offset") != failure.offset:
+                continue
             if failure.times > 0 and failure.pattern.fullmatch(path):
                 failure.times -= 1
                 body = failure.body if failure.body is not None else json.dumps({"errors": [{"message": f"fake {failure.status}"}]})
