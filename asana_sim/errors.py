@@ -11,8 +11,10 @@ class ApiError(Exception):
     """An HTTP error answer in Asana's ``{"errors": [{"message", "help"}]}`` shape."""
 
     def __init__(self, status: int, message: str, *, help_text: bool = True,
-                 extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+                 extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+                 phrase: str | None = None) -> None:
         super().__init__(message)
+        self.phrase = phrase
         self.status = status
         self.message = message
         self.help_text = help_text
@@ -24,6 +26,8 @@ class ApiError(Exception):
         err: dict[str, Any] = {"message": self.message}
         if self.help_text:
             err["help"] = HELP
+        if self.phrase:
+            err["phrase"] = self.phrase
         out: dict[str, Any] = {"errors": [err]}
         out.update(self.extra)
         return out

@@ -58,7 +58,7 @@ class Faults:
             if cfg.error_rate and self._roll() < cfg.error_rate:
                 status = 500 if self._roll() < 0.5 else 503
                 raise ApiError(status, "Server Error" if status == 500 else "Service Unavailable",
-                               extra={}, help_text=True)
+                               phrase="6 sad squid snuggle softly" if status == 500 else None)
         except ApiError:
             if took:
                 self.release()

@@ -87,6 +87,7 @@ class App:
         """Answer one API request; raises ``Drop`` to close the connection instead."""
         auth = headers.get("Authorization", "")
         if auth != f"Bearer {self.token}":
+            self.faults.latency()
             return 401, {"errors": [{"message": "Not Authorized"}]}, {}
         took = False
         try:
