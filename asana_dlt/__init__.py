@@ -17,32 +17,57 @@ from .helpers import AsanaClient, AsanaSourceError, create_client
 from .incremental import ProjectCursors, RunMemory, to_asana_time
 from .rate_limit import RateLimiter
 from .settings import (
-    DATE_COLUMNS,
+    COLUMN_TYPES,
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_REQUESTS_PER_MINUTE,
+    LIST_FIELDS,
+    NESTED_COLUMN_TYPES,
     PROJECT_FIELDS,
+    REFERENCE_FIELDS,
     SECTION_FIELDS,
     STORY_FIELDS,
     TAG_FIELDS,
     TASK_FIELDS,
     TEAM_FIELDS,
-    TIMESTAMP_COLUMNS,
     USER_FIELDS,
     WORKSPACE_FIELDS,
 )
 
 __all__ = ["asana_source", "AsanaSourceError"]
 
-_TYPED_COLUMNS: Dict[str, Any] = {
-    **{name: {"data_type": "timestamp"} for name in TIMESTAMP_COLUMNS},
-    **{name: {"data_type": "date"} for name in DATE_COLUMNS},
-}
-
-
 def _columns(fields: Sequence[str]) -> Dict[str, Any]:
-    """Type hints for the date and timestamp columns a resource asks for."""
-    return {name: hint for name, hint in _TYPED_COLUMNS.items() if name in fields}
+    """Typed, nullable columns for every scalar and reference field a resource asks for."""
+    columns: Dict[str, Any] = {}
+    for field in fields:
+        name = field.split(".")[0]
+        if name in LIST_FIELDS:
+            continue
+        if name in REFERENCE_FIELDS:
+            columns[f"{name}__gid"] = {"data_type": "text", "nullable": True}
+        else:
+            columns[name] = {"data_type": COLUMN_TYPES.get(name, "text"), "nullable": True}
+    return columns
+
+
+def _nested(fields: Sequence[str]) -> Dict[str, Any]:
+    """Typed columns for the child tables a resource's list fields become."""
+    lists = {field.split(".")[0] for field in fields} & set(NESTED_COLUMN_TYPES)
+    return {
+        name: dlt.mark.make_nested_hints(
+            columns={col: {"data_type": kind, "nullable": True} for col, kind in NESTED_COLUMN_TYPES[name].items()}
+        )
+        for name in sorted(lists)
+    }
+
+
+def _without_nulls(item: Any) -> Any:
+    """Drops null values, which dlt cannot type; the typed column hints keep the columns."""
+    if isinstance(item, dict):
+        return {key: _without_nulls(value) for key, value in item.items() if value is not None}
+    if isinstance(item, list):
+        return [_without_nulls(value) for value in item]
+    return item
 
 
 def _named(record: Dict[str, Any]) -> str:
@@ -82,7 +107,9 @@ def asana_source(
     stories_from = to_asana_time(stories_since) if stories_since else None
     wanted = {str(w) for w in workspaces} if workspaces else None
 
-    @dlt.resource(name="workspaces", write_disposition="replace", primary_key="gid")
+    @dlt.resource(
+        name="workspaces", write_disposition="replace", primary_key="gid", columns=_columns(WORKSPACE_FIELDS)
+    )
     def workspaces_resource() -> Iterator[TDataItems]:
         found: List[Dict[str, Any]] = []
         for page in client.pages("/workspaces", WORKSPACE_FIELDS, "workspaces"):
@@ -137,7 +164,13 @@ def asana_source(
             path = f"/workspaces/{workspace['gid']}/tags"
             yield from client.pages(path, TAG_FIELDS, f"tags of workspace {_named(workspace)}")
 
-    @dlt.transformer(data_from=workspaces_resource, name="teams", write_disposition="replace", primary_key="gid")
+    @dlt.transformer(
+        data_from=workspaces_resource,
+        name="teams",
+        write_disposition="replace",
+        primary_key="gid",
+        columns=_columns(TEAM_FIELDS),
+    )
     def teams(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
         # Only organizations have teams; Asana answers a plain workspace with an error.
         for workspace in workspace_page:
@@ -145,7 +178,13 @@ def asana_source(
                 path = f"/workspaces/{workspace['gid']}/teams"
                 yield from client.pages(path, TEAM_FIELDS, f"teams of organization {_named(workspace)}")
 
-    @dlt.transformer(data_from=workspaces_resource, name="users", write_disposition="replace", primary_key="gid")
+    @dlt.transformer(
+        data_from=workspaces_resource,
+        name="users",
+        write_disposition="replace",
+        primary_key="gid",
+        columns=_columns(USER_FIELDS),
+    )
     def users(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
         # /users?workspace= pages through everyone; /workspaces/{gid}/users stops at 2,000.
         for workspace in workspace_page:
@@ -162,6 +201,7 @@ def asana_source(
         primary_key="gid",
         parallelized=True,
         columns=_columns(TASK_FIELDS),
+        nested_hints=_nested(TASK_FIELDS),
     )
     def tasks(project: Dict[str, Any]) -> Iterator[TDataItems]:
         since = cursors.since(project["gid"]) or first_listing_since
@@ -205,7 +245,10 @@ def asana_source(
             if memory.take_story_claim(task["gid"]):
                 yield _task_stories(client, task)
 
-    return (workspaces_resource, projects, sections, tags, tasks, stories, teams, users)
+    resources = (workspaces_resource, projects, sections, tags, tasks, stories, teams, users)
+    for resource in resources:
+        resource.add_map(_without_nulls)
+    return resources
 
 
 @dlt.defer

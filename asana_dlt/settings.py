@@ -6,7 +6,7 @@ never creep in. Asana always returns `gid` and `resource_type`, so they are not 
 (`gid` and `resource_type`), which is what a warehouse needs to join to its own table.
 """
 
-from typing import Dict, Tuple
+from typing import Dict, FrozenSet, Tuple
 
 DEFAULT_BASE_URL = "https://app.asana.com/api/1.0"
 
@@ -141,7 +141,58 @@ PARAMS_BY_ENDPOINT: Dict[str, Tuple[str, ...]] = {
     "/tasks": ("project", "modified_since"),
 }
 
-# Columns typed up front: Asana sends dates as plain strings, and a date column that
-# starts out as text cannot be compared in SQL.
-TIMESTAMP_COLUMNS = ("created_at", "modified_at", "completed_at", "due_at", "start_at")
-DATE_COLUMNS = ("due_on", "start_on")
+# Column types, so every column exists and compares correctly in SQL from the first run on,
+# even while all its values are null (an all-null column would otherwise not be created).
+# Scalar fields not listed here are text.
+COLUMN_TYPES: Dict[str, str] = {
+    "created_at": "timestamp",
+    "modified_at": "timestamp",
+    "completed_at": "timestamp",
+    "due_at": "timestamp",
+    "start_at": "timestamp",
+    "due_on": "date",
+    "start_on": "date",
+    "completed": "bool",
+    "archived": "bool",
+    "public": "bool",
+    "is_organization": "bool",
+    "is_pinned": "bool",
+    "is_edited": "bool",
+    "num_subtasks": "bigint",
+    "num_likes": "bigint",
+    "actual_time_minutes": "double",
+}
+
+# Fields holding one compact object (`{"gid", "resource_type"}`): a column `<field>__gid`.
+REFERENCE_FIELDS: FrozenSet[str] = frozenset(
+    {
+        "assignee", "completed_by", "created_by", "parent", "workspace", "team", "owner",
+        "organization", "project", "target", "current_status_update",
+    }
+)
+
+# Fields holding lists: each becomes a child table such as `tasks__projects`.
+LIST_FIELDS: FrozenSet[str] = frozenset(
+    {
+        "memberships", "projects", "tags", "followers", "custom_fields", "likes", "members",
+        "workspaces", "email_domains",
+    }
+)
+
+# Columns of the child tables whose values may all be null in a given account.
+NESTED_COLUMN_TYPES: Dict[str, Dict[str, str]] = {
+    "memberships": {"project__gid": "text", "section__gid": "text"},
+    "custom_fields": {
+        "gid": "text",
+        "name": "text",
+        "type": "text",
+        "resource_subtype": "text",
+        "display_value": "text",
+        "text_value": "text",
+        "number_value": "double",
+        "enum_value__gid": "text",
+        "enum_value__name": "text",
+        "date_value__date": "date",
+        "date_value__date_time": "timestamp",
+    },
+}

@@ -280,3 +280,22 @@ def test_token_never_lands_in_logs_or_pipeline_files(
         if path.is_file() and TOKEN.encode() in path.read_bytes():
             leaked.append(str(path))
     assert leaked == []
+
+
+def test_columns_exist_and_are_typed_even_when_every_value_is_null(fake: FakeAsana, pipeline: dlt.Pipeline) -> None:
+    fake.add_task([fake.add_project("A")], minute=1)  # no assignee, never completed, no due date
+    load(pipeline)
+
+    types = dict(
+        rows(
+            pipeline,
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'asana_data' AND table_name = 'tasks'",
+        )
+    )
+    assert types["assignee__gid"] == "VARCHAR"
+    assert types["completed_at"].startswith("TIMESTAMP")
+    assert types["due_on"] == "DATE"
+    assert types["completed"] == "BOOLEAN"
+    assert types["num_subtasks"] == "BIGINT"
+    assert rows(pipeline, "SELECT count(*) FROM tasks WHERE assignee__gid IS NULL AND completed_at IS NULL")[0][0] == 1
