@@ -12,7 +12,10 @@ from typing import Any, Dict, List, Optional, Sequence
 import dlt
 from dlt.common.pipeline import LoadInfo
 
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
 from asana_dlt import AsanaSourceError, asana_source
+from asana_dlt.helpers import TOKEN_HELP
 
 PIPELINE_NAME = "asana"
 DEMO_PIPELINE_NAME = "asana_demo"
@@ -99,6 +102,8 @@ def root_cause(exc: BaseException) -> BaseException:
         seen.add(id(exc))
         if isinstance(exc, AsanaSourceError):
             return exc
+        if isinstance(exc, ConfigFieldMissingException) and "access_token" in exc.fields:
+            return AsanaSourceError(f"No Asana access token was found: {TOKEN_HELP} (see .dlt/secrets.toml.example).")
         nxt = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
         if nxt is None:
             break

@@ -14,7 +14,8 @@ from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.client import _dlt_raise_for_status
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
-from requests import Response
+from requests import ConnectionError as RequestsConnectionError
+from requests import Response, Timeout
 
 from .rate_limit import RateLimiter, mount_rate_limiter
 from .settings import MAX_LISTING_RESTARTS, PAGE_SIZE
@@ -138,6 +139,13 @@ class AsanaClient(RESTClient):
             except _SkipObject as exc:
                 logger.warning(f"Skipping {what}: {_SKIP_REASONS[exc.status]} (Asana said {exc.status}: {exc.message}).")
                 return
+            except (RequestsConnectionError, Timeout) as exc:
+                # dlt's session already retried; what is left is a network or base_url problem.
+                reason = str(exc).split(": ")[-1].rstrip("\"')")[:200]
+                raise AsanaSourceError(
+                    f"Could not reach Asana at {self.base_url} after retrying ({type(exc).__name__}: {reason});"
+                    " check the network, a proxy, or base_url under [sources.asana_dlt]."
+                ) from None
         raise AsanaSourceError(
             f"Asana expired the page offset of {what} {MAX_LISTING_RESTARTS + 1} times in a row;"
             " the run stopped without loading. Retry when Asana is less busy."
