@@ -28,6 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-concurrent", type=int, default=None)
     p.add_argument("--error-rate", type=float, default=0.0)
     p.add_argument("--drop-rate", type=float, default=0.0)
+    p.add_argument("--throttle-burst-at", type=int, default=None, metavar="N",
+                   help="answer 429 to requests N .. N+length-1")
+    p.add_argument("--throttle-burst-length", type=int, default=SimConfig.throttle_burst_length)
     p.add_argument("--offset-ttl", type=float, default=SimConfig.offset_ttl_s)
     p.add_argument("--premium", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--forbidden-project", action="append", default=[], metavar="GID")
@@ -40,6 +43,8 @@ def config_from(args: argparse.Namespace) -> SimConfig:
                      latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
                      quota_per_minute=args.quota_per_minute, max_concurrent=args.max_concurrent,
                      error_rate=args.error_rate, drop_rate=args.drop_rate,
+                     throttle_burst_at=args.throttle_burst_at,
+                     throttle_burst_length=args.throttle_burst_length,
                      offset_ttl_s=args.offset_ttl, premium=args.premium,
                      forbidden_projects=set(args.forbidden_project))
 

@@ -32,6 +32,9 @@ class SimConfig:
         max_concurrent: GET requests in flight at once (None: unlimited).
         error_rate: Share of requests answered 500 or 503.
         drop_rate: Share of requests whose connection is closed without an answer.
+        throttle_burst_at: The n-th API request (counting from 1) starts a burst of 429s
+            (None: no burst). Deterministic, unlike the concurrency cap, so tests can rely on it.
+        throttle_burst_length: How many consecutive requests the burst answers 429.
         offset_ttl_s: Lifetime of pagination offsets; 0 makes every offset expire at once.
         sync_ttl_s: Lifetime of event sync tokens (Asana: 24 h).
         premium: Whether premium-only endpoints (search) answer, else 402.
@@ -57,6 +60,8 @@ class SimConfig:
     max_concurrent: int | None = None
     error_rate: float = 0.0
     drop_rate: float = 0.0
+    throttle_burst_at: int | None = None
+    throttle_burst_length: int = 10
     offset_ttl_s: float = 900.0
     sync_ttl_s: float = 86400.0
     premium: bool = True

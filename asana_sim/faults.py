@@ -30,6 +30,7 @@ class Faults:
         self._rng = random.Random(cfg.seed * 7919 + 17)
         self._windows: dict[str, deque[float]] = defaultdict(deque)
         self._in_flight = 0
+        self._seen = 0
 
     def _roll(self) -> float:
         with self._lock:
@@ -42,6 +43,13 @@ class Faults:
         random 5xx. Latency is applied by the caller after this, inside the slot.
         """
         cfg = self.cfg
+        with self._lock:
+            self._seen += 1
+            seen = self._seen
+        burst_at = cfg.throttle_burst_at
+        if burst_at is not None and burst_at <= seen < burst_at + cfg.throttle_burst_length:
+            raise ApiError(429, "You have made too many requests recently. Please, be chill.",
+                           headers={"Retry-After": "1"})
         if cfg.drop_rate and self._roll() < cfg.drop_rate:
             raise Drop()
         if cfg.quota_per_minute is not None:

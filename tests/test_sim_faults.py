@@ -87,3 +87,16 @@ def test_request_log_records_path_params_status(sim: AsanaSim, api: Api) -> None
     assert sim.requests() == []
     sim.reset_requests()
     assert sim.counters() == {"requests": 0, "status": {}}
+
+
+def test_throttle_burst_answers_429_for_exactly_its_length() -> None:
+    import requests as http
+
+    from asana_sim import AsanaSim, SimConfig
+
+    with AsanaSim(token="t", config=SimConfig(throttle_burst_at=3, throttle_burst_length=2)) as sim:
+        statuses = []
+        for _ in range(6):
+            r = http.get(f"{sim.base_url}/workspaces", headers={"Authorization": "Bearer t"}, timeout=10)
+            statuses.append((r.status_code, r.headers.get("Retry-After")))
+    assert statuses == [(200, None), (200, None), (429, "1"), (429, "1"), (200, None), (200, None)]
