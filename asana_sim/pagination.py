@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 from typing import Any, Callable
 from urllib.parse import urlencode
 
@@ -21,10 +22,14 @@ class OffsetError(ValueError):
 class Paginator:
     """Issues and checks offset tokens with a per-process secret."""
 
-    def __init__(self, clock: Callable[[], float], ttl: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], ttl: Callable[[], float],
+                 expire_nth: Callable[[], int | None] = lambda: None) -> None:
         self._secret = os.urandom(16)
         self._clock = clock
         self._ttl = ttl
+        self._expire_nth = expire_nth
+        self._presented = 0
+        self._lock = threading.Lock()
 
     def issue(self, position: int, last_gid: str) -> str:
         """A token meaning "continue after ``last_gid`` (at ``position``)"."""
@@ -46,7 +51,10 @@ class Paginator:
             if isinstance(exc, OffsetError):
                 raise
             raise OffsetError("offset: Not a valid offset token.") from exc
-        if self._clock() - issued >= self._ttl():
+        with self._lock:
+            self._presented += 1
+            forced = self._presented == self._expire_nth()
+        if forced or self._clock() - issued >= self._ttl():
             raise OffsetError("offset: Your pagination token has expired.")
         return int(position), str(last_gid)
 

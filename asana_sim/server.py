@@ -70,7 +70,7 @@ class App:
         self.routes = build_routes()
         self.log = RequestLog()
         self.faults = Faults(cfg, clock)
-        self.pager = Paginator(clock, lambda: self.cfg.offset_ttl_s)
+        self.pager = Paginator(clock, lambda: self.cfg.offset_ttl_s, lambda: self.cfg.expire_offset_number)
         self.base_url = ""
 
     def match(self, method: str, path: str) -> tuple[Route, tuple[str, ...]] | None:

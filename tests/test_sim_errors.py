@@ -162,3 +162,24 @@ def test_next_page_shape(shared_api: Api) -> None:
 
 def test_unknown_route_is_404(shared_api: Api) -> None:
     _error(shared_api.get("/nope"), 404)
+
+
+def test_expire_offset_number_expires_exactly_that_offset() -> None:
+    import requests as http
+
+    from asana_sim import AsanaSim, SimConfig
+
+    with AsanaSim(token="t", config=SimConfig(tasks=250, projects=1, expire_offset_number=2)) as sim:
+        auth = {"Authorization": "Bearer t"}
+        ws = http.get(f"{sim.base_url}/workspaces", headers=auth, timeout=10).json()["data"]
+        project = None
+        for w in ws:
+            found = http.get(f"{sim.base_url}/workspaces/{w['gid']}/projects", headers=auth, timeout=10).json()["data"]
+            project = project or (found[0] if found else None)
+        first = http.get(f"{sim.base_url}/tasks", params={"project": project["gid"], "limit": 10}, headers=auth,
+                         timeout=10).json()
+        offset = first["next_page"]["offset"]
+        params = {"project": project["gid"], "limit": 10, "offset": offset}
+        answers = [http.get(f"{sim.base_url}/tasks", params=params, headers=auth, timeout=10) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 400, 200]
+    assert "expired" in answers[1].json()["errors"][0]["message"]
