@@ -12,7 +12,6 @@ from dlt.common import logger
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
-from dlt.sources.helpers.rest_client.client import _dlt_raise_for_status
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 from requests import ConnectionError as RequestsConnectionError
 from requests import Response, Timeout
@@ -82,7 +81,7 @@ def _raise_asana_errors(response: Response, *args: Any, **kwargs: Any) -> None:
         raise _SkipObject(status, _error_message(response))
     if status == 400 and "offset=" in (response.request.url or ""):
         raise _OffsetExpired(_error_message(response))
-    _dlt_raise_for_status(response, True, 500)
+    response.raise_for_status()  # an HTTPError: dlt's session retries 429 and 5xx on it
 
 
 class AsanaClient(RESTClient):
