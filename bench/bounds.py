@@ -1,0 +1,159 @@
+"""Lower bounds on the requests a load must make, computed from the simulator's data.
+
+The bound is what any correct client of Asana's API would need: every listing the source has to
+make, at 100 records a page and at least one page per listing (an empty listing still costs a
+request to find out it is empty). It is computed from `sim.store`, never from the run, so a source
+that makes needless requests cannot raise its own bar.
+
+The same classification (`kind_of`) sorts the simulator's request log, so a scenario can show
+which kind of request exceeds its bound.
+"""
+
+import math
+from collections import Counter
+from typing import Any, Dict, Iterable, Optional, Set
+
+PAGE_SIZE = 100
+
+# Kinds of listing, in the order they are printed. `subtasks` and `stories` are per task.
+KINDS = ("workspaces", "projects", "sections", "tags", "teams", "users", "tasks", "subtasks", "stories")
+
+# Which listings a table needs: a table's parents must be listed even when not loaded.
+_NEEDS: Dict[str, Set[str]] = {
+    "workspaces": {"workspaces"},
+    "projects": {"workspaces", "projects"},
+    "sections": {"workspaces", "projects", "sections"},
+    "tags": {"workspaces", "tags"},
+    "teams": {"workspaces", "teams"},
+    "users": {"workspaces", "users"},
+    "tasks": {"workspaces", "projects", "tasks", "subtasks"},
+    "stories": {"workspaces", "projects", "tasks", "subtasks", "stories"},
+}
+
+
+def pages(items: int) -> int:
+    """Pages of one listing: ⌈items/100⌉, but one even when the listing is empty."""
+    return max(1, math.ceil(items / PAGE_SIZE))
+
+
+def listings_for(resources: Optional[Iterable[str]]) -> Set[str]:
+    """The kinds of listing a run of these resources must make (None: every resource)."""
+    wanted = set(resources) if resources else set(_NEEDS)
+    unknown = wanted - set(_NEEDS)
+    if unknown:
+        raise ValueError(f"unknown resource(s): {', '.join(sorted(unknown))}")
+    needed: Set[str] = set()
+    for name in wanted:
+        needed |= _NEEDS[name]
+    return needed
+
+
+def _story_count(store: Any, gid: str) -> int:
+    """Stories of a task without generating them: generated count plus written ones."""
+    return int(store.story_counts.get(gid, 0)) + len(store.extra_stories.get(gid, ()))
+
+
+def _common_listings(store: Any, needed: Set[str]) -> Counter:
+    """Pages of the small listings every run repeats (workspaces down to sections)."""
+    records = store.records
+    bound: Counter = Counter()
+    workspaces = list(records["workspace"].values())
+    if "workspaces" in needed:
+        bound["workspaces"] += pages(len(workspaces))
+    for ws in workspaces:
+        if "projects" in needed:
+            bound["projects"] += pages(sum(1 for p in records["project"].values() if p["workspace"] is ws))
+        if "tags" in needed:
+            bound["tags"] += pages(sum(1 for t in records["tag"].values() if t["workspace"] is ws))
+        if "teams" in needed and ws.get("is_organization"):
+            bound["teams"] += pages(sum(1 for t in records["team"].values() if t["organization"] is ws))
+        if "users" in needed:
+            bound["users"] += pages(sum(1 for u in records["user"].values() if ws in u["workspaces"]))
+    if "sections" in needed:
+        for gid in records["project"]:
+            bound["sections"] += pages(len(store.project_sections.get(gid, ())))
+    return bound
+
+
+def _project_tasks(store: Any, project_gid: str) -> list:
+    """Gids of the existing tasks listed in a project."""
+    tasks = store.records["task"]
+    return [gid for gid in store.project_tasks.get(project_gid, ()) if gid in tasks]
+
+
+def full_load_bound(store: Any, resources: Optional[Iterable[str]] = None) -> Counter:
+    """Pages a first (full) load must request, per kind of listing.
+
+    Args:
+        store: The simulator's `Store` (or anything with the same records and indexes).
+        resources: The resources the run loads; None for all of them.
+
+    Returns:
+        Pages per kind (see `KINDS`); `sum(bound.values())` is the lower bound.
+    """
+    needed = listings_for(resources)
+    with store.lock:
+        bound = _common_listings(store, needed)
+        tasks = store.records["task"]
+        if "tasks" in needed:
+            for gid in store.records["project"]:
+                bound["tasks"] += pages(len(_project_tasks(store, gid)))
+        if "subtasks" in needed:
+            # Only a task that has subtasks is asked for them (num_subtasks tells which).
+            for gid in tasks:
+                subs = [s for s in store.subtasks.get(gid, ()) if s in tasks]
+                if subs:
+                    bound["subtasks"] += pages(len(subs))
+        if "stories" in needed:
+            for gid in tasks:
+                bound["stories"] += pages(_story_count(store, gid))
+    return bound
+
+
+def incremental_bound(store: Any, changed: Set[str], resources: Optional[Iterable[str]] = None) -> Counter:
+    """Pages a second load must request after the tasks in `changed` were modified.
+
+    The small listings are repeated in full; each project's tasks listing (with
+    `modified_since`) needs ⌈changed tasks in it/100⌉ pages but at least one; each changed
+    task needs its stories again. Subtask listings are not part of the bound: a change to a
+    task does not change its subtasks.
+
+    Args:
+        store: The simulator's `Store`, after the changes.
+        changed: Gids of the top-level tasks modified since the first load.
+        resources: The resources the run loads; None for all of them.
+    """
+    needed = listings_for(resources)
+    with store.lock:
+        bound = _common_listings(store, needed)
+        if "tasks" in needed:
+            for gid in store.records["project"]:
+                bound["tasks"] += pages(sum(1 for t in _project_tasks(store, gid) if t in changed))
+        if "stories" in needed:
+            for gid in changed:
+                if gid in store.records["task"]:
+                    bound["stories"] += pages(_story_count(store, gid))
+    return bound
+
+
+def kind_of(path: str) -> str:
+    """The kind of listing an API path belongs to (`other` for anything else)."""
+    parts = path.strip("/").split("/")
+    if parts == ["workspaces"]:
+        return "workspaces"
+    if len(parts) == 3 and parts[0] == "workspaces" and parts[2] in ("projects", "tags", "teams"):
+        return parts[2]
+    if len(parts) == 3 and parts[0] == "projects" and parts[2] == "sections":
+        return "sections"
+    if parts == ["users"]:
+        return "users"
+    if parts == ["tasks"]:
+        return "tasks"
+    if len(parts) == 3 and parts[0] == "tasks" and parts[2] in ("subtasks", "stories"):
+        return parts[2]
+    return "other"
+
+
+def requests_by_kind(paths: Iterable[str]) -> Counter:
+    """Counts requests per kind of listing, for comparison with a bound."""
+    return Counter(kind_of(p) for p in paths)

@@ -1,0 +1,159 @@
+"""dlt's own floor: the same pages, from memory, through plain `dlt.resource`s.
+
+The cpu scenario compares the source's rows/s with what dlt itself reaches when nothing but
+dlt runs: the listings the source requested are fetched once over raw HTTP before the clock
+starts, kept in memory, and loaded by one plain resource per table (same table names, same
+write dispositions, keys and column hints as the source's) into a fresh DuckDB. Only
+`pipeline.run` is timed, exactly as for the source.
+"""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, Iterator, List
+
+import dlt
+import requests
+
+from bench.bounds import kind_of
+
+# Listing kinds and the table their records land in (subtasks are rows of `tasks`).
+TABLE_OF_KIND = {
+    "workspaces": "workspaces",
+    "projects": "projects",
+    "sections": "sections",
+    "tags": "tags",
+    "teams": "teams",
+    "users": "users",
+    "tasks": "tasks",
+    "subtasks": "tasks",
+    "stories": "stories",
+}
+FETCH_THREADS = 16
+
+_local = threading.local()
+
+
+def listings_from_log(records: List[Any]) -> List[Dict[str, Any]]:
+    """The distinct listings a run made (path + query without `offset`), in first-seen order.
+
+    Args:
+        records: The simulator's `RequestRecord`s of the run.
+    """
+    seen = set()
+    out: List[Dict[str, Any]] = []
+    for rec in records:
+        kind = kind_of(rec.path)
+        if rec.method != "GET" or kind not in TABLE_OF_KIND:
+            continue
+        params = {k: v for k, v in rec.params.items() if k != "offset"}
+        key = (rec.path, tuple(sorted(params.items())))
+        if key not in seen:
+            seen.add(key)
+            out.append({"table": TABLE_OF_KIND[kind], "path": rec.path, "params": params})
+    return out
+
+
+def _session(token: str) -> requests.Session:
+    if getattr(_local, "session", None) is None:
+        _local.session = requests.Session()
+        _local.session.headers["Authorization"] = f"Bearer {token}"
+    return _local.session  # type: ignore[no-any-return]
+
+
+def _fetch_listing(base_url: str, token: str, listing: Dict[str, Any]) -> List[List[Dict[str, Any]]]:
+    """Every page of one listing, following `next_page.offset`; retries 429 and 5xx."""
+    session = _session(token)
+    params = dict(listing["params"])
+    pages: List[List[Dict[str, Any]]] = []
+    while True:
+        for attempt in range(8):
+            response = session.get(base_url + listing["path"], params=params, timeout=60)
+            if response.status_code != 429 and response.status_code < 500:
+                break
+            time.sleep(float(response.headers.get("Retry-After") or 0.5 * (attempt + 1)))
+        response.raise_for_status()
+        body = response.json()
+        pages.append(body["data"])
+        offset = (body.get("next_page") or {}).get("offset")
+        if not offset:
+            return pages
+        params["offset"] = offset
+
+
+def fetch_pages(base_url: str, token: str, listings: List[Dict[str, Any]]) -> Dict[str, List[List[Dict[str, Any]]]]:
+    """Fetches all listings concurrently and groups their pages by table.
+
+    Records already seen in a table (a task listed in two projects, a user of two
+    workspaces) are dropped, as the source drops them, so both load the same rows.
+    """
+    with ThreadPoolExecutor(FETCH_THREADS) as pool:
+        fetched = list(pool.map(lambda listing: _fetch_listing(base_url, token, listing), listings))
+    tables: Dict[str, List[List[Dict[str, Any]]]] = {}
+    seen: Dict[str, set] = {}
+    for listing, pages in zip(listings, fetched):
+        table = listing["table"]
+        known = seen.setdefault(table, set())
+        for page in pages:
+            fresh = [r for r in page if r.get("gid") not in known]
+            known.update(r.get("gid") for r in fresh)
+            if fresh:
+                tables.setdefault(table, []).append(fresh)
+    return tables
+
+
+def _mirrored_hints(resource: Any) -> Dict[str, Any]:
+    """The hints of one of the source's resources, in the form `apply_hints` takes."""
+    hints = dict(getattr(resource, "_hints", None) or {})
+    if "original_columns" in hints:
+        hints["columns"] = hints["original_columns"]
+    keep = ("write_disposition", "columns", "primary_key", "merge_key", "nested_hints", "schema_contract")
+    return {k: hints[k] for k in keep if hints.get(k) is not None}
+
+
+def _each(pages: List[List[Dict[str, Any]]]) -> Iterator[List[Dict[str, Any]]]:
+    """Yields the pages as they were fetched, one list of records at a time."""
+    yield from pages
+
+
+def plain_source(tables: Dict[str, List[List[Dict[str, Any]]]]) -> Any:
+    """One plain resource per table, yielding the in-memory pages, with the source's hints."""
+    from asana_dlt import asana_source
+
+    reference = asana_source(access_token="unused", base_url="http://unused")
+    resources = []
+    for table, pages in tables.items():
+        plain = dlt.resource(_each(pages), name=table)
+        if table in reference.resources:
+            plain.apply_hints(**_mirrored_hints(reference.resources[table]))
+        resources.append(plain)
+
+    @dlt.source(name=reference.name, max_table_nesting=reference.max_table_nesting)
+    def floor() -> Any:
+        return resources
+
+    return floor()
+
+
+def run_floor(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """Fetches the pages once, then times one load per requested loader file format."""
+    import json
+
+    from bench.measure import current_rss_mb, make_pipeline, timed_run
+
+    with open(spec["listings_file"], encoding="utf-8") as handle:
+        listings = json.load(handle)
+    started = time.perf_counter()
+    tables = fetch_pages(spec["base_url"], spec["token"], listings)
+    fetched_s = time.perf_counter() - started
+    runs: Dict[str, Any] = {}
+    for fmt in spec.get("formats") or [spec.get("loader_format")]:
+        name = f"{spec['pipeline_name']}_{fmt or 'default'}"
+        runs[fmt or "default"] = timed_run(make_pipeline(spec["workdir"], name), plain_source(tables), fmt)
+    return {
+        "listings": len(listings),
+        "pages": sum(len(p) for p in tables.values()),
+        "fetch_s": fetched_s,
+        "rss_with_pages_mb": current_rss_mb(),
+        "runs": runs,
+    }

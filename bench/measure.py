@@ -1,0 +1,96 @@
+"""What a child process measures around one `pipeline.run`, the same way for source and floor.
+
+Lives in the child: its wall time, rows and peak RSS are the pipeline's own, not the bench's or
+the simulator's, which run in the parent process.
+"""
+
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import dlt
+
+DATASET = "asana_data"
+
+
+def make_pipeline(workdir: str, name: str) -> dlt.Pipeline:
+    """A pipeline with its own pipelines_dir and DuckDB file under `workdir`.
+
+    A second run with the same `workdir` and `name` continues from the first one's state,
+    which is how the incremental scenario runs twice.
+    """
+    base = Path(workdir)
+    return dlt.pipeline(
+        pipeline_name=name,
+        pipelines_dir=str(base / "pipelines"),
+        destination=dlt.destinations.duckdb(str(base / f"{name}.duckdb")),
+        dataset_name=DATASET,
+        progress=None,
+    )
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def current_rss_mb() -> float:
+    """Resident set size now, from /proc, so no psutil import is needed in the child."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return float("nan")
+
+
+def extract_workers() -> Dict[str, Any]:
+    """The `[extract] workers` this run resolved, and where it came from."""
+    if os.environ.get("EXTRACT__WORKERS"):
+        return {"workers": int(os.environ["EXTRACT__WORKERS"]), "from": "EXTRACT__WORKERS"}
+    configured = dlt.config.get("extract.workers")
+    if configured is not None:
+        return {"workers": int(configured), "from": ".dlt/config.toml"}
+    return {"workers": 5, "from": "dlt default"}
+
+
+def _file_formats(info: Any) -> List[str]:
+    """The loader file formats the load actually used, read from its completed jobs."""
+    found = set()
+    for package in getattr(info, "load_packages", None) or []:
+        for job in package.jobs.get("completed_jobs", []):
+            fmt = getattr(job.job_file_info, "file_format", None)
+            if fmt:
+                found.add(str(fmt))
+    return sorted(found)
+
+
+def timed_run(pipeline: dlt.Pipeline, data: Any, loader_format: Optional[str]) -> Dict[str, Any]:
+    """Runs the pipeline once and reports wall time, steps, rows, formats and memory.
+
+    Only `pipeline.run` is timed: imports, building the source and reading the data into
+    memory (for the floor) are outside, so source and floor are timed alike.
+    """
+    kwargs = {"loader_file_format": loader_format} if loader_format else {}
+    rss_before = current_rss_mb()
+    started = time.perf_counter()
+    info = pipeline.run(data, **kwargs)
+    wall = time.perf_counter() - started
+    trace = pipeline.last_trace
+    steps = {
+        step.step: (step.finished_at - step.started_at).total_seconds()
+        for step in trace.steps
+        if step.started_at and step.finished_at
+    }
+    normalize = trace.last_normalize_info
+    rows = {t: n for t, n in (normalize.row_counts if normalize else {}).items() if not t.startswith("_dlt")}
+    return {
+        "wall_s": wall,
+        "steps_s": steps,
+        "rows": rows,
+        "rows_total": sum(rows.values()),
+        "file_formats": _file_formats(info),
+        "rss_before_run_mb": rss_before,
+        "peak_rss_mb": peak_rss_mb(),
+    }

@@ -1,0 +1,186 @@
+"""Speed of the Asana source, measured against lower bounds: `python bench/run.py --help`.
+
+Runs the real pipeline against `asana_sim` in child processes and prints one row per scenario:
+requests, their lower bound and ratio, 429s, wall seconds, their floor and ratio, rows/s, peak
+RSS, and a verdict against the issue's targets. The same goes to `bench/results/latest.json`
+(`latest-quick.json` for `--quick`, so a smoke test never overwrites a real run's figures).
+
+Speed lives here and only here: no test times anything.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+if __package__ in (None, ""):  # `python bench/run.py`: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import dlt  # noqa: E402
+import psutil  # noqa: E402
+
+from bench.procs import REPO_ROOT  # noqa: E402
+from bench.results import Row  # noqa: E402
+from bench.scenarios import EXTRA_SCENARIOS, FORMATS, FULL, QUICK, SCENARIOS, Bench  # noqa: E402
+
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
+COLUMNS = ("scenario", "requests", "bound", "req_x", "429s", "wall_s", "floor_s", "time_x", "rows/s", "rss_mb", "verdict")
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line; without options it runs every scenario at the issue's sizes."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=(*SCENARIOS, *EXTRA_SCENARIOS),
+        help=f"run only this scenario (repeatable); default: {', '.join(SCENARIOS)}."
+        f" 'formats' runs cpu once per loader file format ({', '.join(FORMATS)})",
+    )
+    parser.add_argument("--quick", action="store_true", help="every scenario tiny: a smoke test, not a measurement")
+    parser.add_argument(
+        "--loader-format", choices=FORMATS, default=None, help="loader file format (default: the pipeline's own)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="EXTRACT__WORKERS for the pipeline (default: .dlt/config.toml)"
+    )
+    parser.add_argument(
+        "--rss-cap-mb",
+        type=float,
+        default=psutil.virtual_memory().total / 2**20 / 2,
+        help="kill a pipeline process above this RSS (default: half the RAM)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="simulator seed (default: 1)")
+    return parser.parse_args(argv)
+
+
+def _configured_workers(override: Optional[int]) -> str:
+    """`[extract] workers` as the children will resolve it, and where it comes from."""
+    if override:
+        return f"{override} (--workers)"
+    if os.environ.get("EXTRACT__WORKERS"):
+        return f"{os.environ['EXTRACT__WORKERS']} (EXTRACT__WORKERS)"
+    config = REPO_ROOT / ".dlt" / "config.toml"
+    if config.exists():
+        import tomllib
+
+        workers = tomllib.loads(config.read_text(encoding="utf-8")).get("extract", {}).get("workers")
+        if workers is not None:
+            return f"{workers} (.dlt/config.toml)"
+    return "5 (dlt default)"
+
+
+def header(args: argparse.Namespace) -> Dict[str, Any]:
+    """Date, machine, dlt version, loader file format and extract workers of this run."""
+    default_format = dlt.destinations.duckdb().capabilities().preferred_loader_file_format
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.1f} GB RAM, {platform.system()}",
+        "python": platform.python_version(),
+        "dlt": dlt.__version__,
+        "loader_file_format": args.loader_format or f"{default_format} (DuckDB default, pipeline sets none)",
+        "extract_workers": _configured_workers(args.workers),
+        "sizes": "quick" if args.quick else "full",
+        "rss_cap_mb": round(args.rss_cap_mb),
+    }
+
+
+def header_line(info: Dict[str, Any]) -> str:
+    """The one line printed above the table."""
+    return (
+        f"# asana-dlt bench {info['date']} | {info['machine']} | Python {info['python']} | dlt {info['dlt']}"
+        f" | loader file format: {info['loader_file_format']} | extract workers: {info['extract_workers']}"
+        f" | sizes: {info['sizes']}"
+    )
+
+
+def _fmt(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _seconds(value: Optional[float]) -> str:
+    """Seconds with three significant digits, so a quick run's 0.0084 s floor is not `0.0`."""
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if value >= 100 else f"{value:.3g}"
+
+
+def table(rows: List[Row]) -> List[str]:
+    """Aligned rows; numbers without thousands separators so scripts can read them."""
+    cells = [list(COLUMNS)]
+    for r in rows:
+        cells.append(
+            [
+                r.scenario,
+                _fmt(r.requests),
+                _fmt(r.bound),
+                _fmt(r.request_ratio, 3),
+                _fmt(r.throttled_429),
+                _seconds(r.wall_s),
+                _seconds(r.floor_s),
+                _fmt(r.time_ratio, 2),
+                _fmt(r.rows_per_s, 0),
+                _fmt(r.peak_rss_mb, 0),
+                r.verdict(),
+            ]
+        )
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS) - 1)]
+    lines = []
+    for row in cells:
+        left = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:-1], widths[1:])]
+        lines.append("  ".join(left + [row[-1]]))
+    return lines
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the scenarios, prints header, table and notes, writes the JSON.
+
+    Exits 1 only when the bench itself could not measure (a crash, a pipeline error); a
+    missed target, or a pipeline killed at the RSS cap, is a result and exits 0.
+    """
+    args = parse_args(argv)
+    info = header(args)
+    print(header_line(info), flush=True)
+    names = args.scenario or list(SCENARIOS)
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[bench {time.perf_counter() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    bench = Bench(QUICK if args.quick else FULL, args.loader_format, args.rss_cap_mb, args.workers, log, args.seed)
+    rows: List[Row] = []
+    try:
+        for name in dict.fromkeys(names):
+            try:
+                rows.extend(bench.run(name))
+            except Exception as exc:  # a bench bug must not hide the other scenarios' figures
+                traceback.print_exc()
+                rows.append(Row(name, error=f"bench error: {exc!r}"))
+    finally:
+        bench.close()
+    broken = any(r.error and "killed:" not in r.error for r in rows)
+    print("\n".join(table(rows)))
+    print("notes:")
+    for r in rows:
+        for note in r.notes:
+            print(f"  {r.scenario}: {note}")
+    print(f"bench took {time.perf_counter() - started:.0f} s")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / ("latest-quick.json" if args.quick else "latest.json")
+    out.write_text(json.dumps({"header": info, "rows": [r.as_json() for r in rows]}, indent=2), encoding="utf-8")
+    print(f"written: {out.relative_to(REPO_ROOT)}")
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

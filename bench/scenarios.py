@@ -1,0 +1,368 @@
+"""The benchmark scenarios: each starts a simulator, runs the real pipeline in a child, and
+turns the simulator's request log and the child's report into rows with verdicts.
+
+The simulator runs in this process (a thread), so its data (`sim.store`) gives the lower bounds
+and its request log counts requests and 429s as Asana would see them; the pipeline runs in its
+own process (`bench.child`), so wall time and peak RSS are its own.
+"""
+
+import itertools
+import json
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from asana_sim import AsanaSim, RequestRecord, SimConfig
+from bench.bounds import KINDS, full_load_bound, incremental_bound, kind_of, requests_by_kind
+from bench.changes import apply_changes, pick_tasks
+from bench.floor import listings_from_log
+from bench.procs import ChildOutcome, run_child
+from bench.results import Row, Target
+
+SCENARIOS = ("full-quota", "latency", "incremental", "cpu", "memory")
+EXTRA_SCENARIOS = ("formats",)
+FORMATS = ("parquet", "jsonl", "insert_values")
+TOKEN = "bench-token"
+PIPELINE = "asana_bench"
+ASANA_MAX_IN_FLIGHT = 50
+# The cpu scenario loads every resource, stories included: serving ~140k story requests at
+# 100k tasks keeps the source's run well under 10 minutes on 2 cores, so nothing is left out.
+CPU_RESOURCES: Optional[List[str]] = None
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each scenario is; `FULL` is the issue's, `QUICK` a smoke test of every path."""
+
+    label: str
+    tasks: int
+    projects: int
+    quota_per_minute: int
+    quota_latency_ms: float
+    latency_ms: float
+    cpu_tasks: int
+    cpu_projects: int
+    memory_small_tasks: int
+    change_share: float
+    timeout_s: float
+
+
+FULL = Sizes("full", 2000, 20, 1500, 50.0, 100.0, 100_000, 20, 10_000, 0.01, 3600.0)
+# Quick: a quota of 3,000/min still makes the limiter pace ~100 requests (its burst is 50).
+QUICK = Sizes("quick", 60, 4, 3000, 5.0, 5.0, 1000, 20, 200, 0.01, 300.0)
+
+
+def _size_label(tasks: int) -> str:
+    """`10k`, `100k` or `200`: how memory rows name their run."""
+    return f"{tasks // 1000}k" if tasks >= 1000 and tasks % 1000 == 0 else str(tasks)
+
+
+@dataclass
+class _Run:
+    """One source run: what the child said and what the simulator saw."""
+
+    outcome: ChildOutcome
+    records: List[RequestRecord]
+    bound: Counter
+
+
+class Bench:
+    """Runs scenarios by name and remembers the cpu run, which the memory scenario reuses.
+
+    Args:
+        sizes: `FULL` or `QUICK`.
+        loader_format: Loader file format for the source's runs; None keeps the pipeline's.
+        rss_cap_mb: A child using more memory than this is killed and reported.
+        workers: `EXTRACT__WORKERS` for the children; None keeps `.dlt/config.toml`'s.
+        log: Where progress lines go (stderr, so stdout stays the table).
+        seed: Simulator seed: same seed, same data, same bounds.
+    """
+
+    def __init__(
+        self,
+        sizes: Sizes,
+        loader_format: Optional[str],
+        rss_cap_mb: float,
+        workers: Optional[int],
+        log: Callable[[str], None],
+        seed: int = 1,
+    ) -> None:
+        self.sizes = sizes
+        self.loader_format = loader_format
+        self.rss_cap_mb = rss_cap_mb
+        self.env = {"EXTRACT__WORKERS": str(workers)} if workers else {}
+        self.log = log
+        self.seed = seed
+        self._tmp = tempfile.TemporaryDirectory(prefix="asana-bench-")
+        self._counter = itertools.count(1)
+        self._large: Dict[Tuple[int, Optional[str]], _Run] = {}
+
+    def close(self) -> None:
+        """Removes the DuckDB files and pipeline folders of every run."""
+        self._tmp.cleanup()
+
+    def run(self, name: str) -> List[Row]:
+        """Runs one scenario by name and returns its rows."""
+        method = {
+            "full-quota": self.full_quota,
+            "latency": self.latency,
+            "incremental": self.incremental,
+            "cpu": self.cpu,
+            "memory": self.memory,
+            "formats": self.formats,
+        }[name]
+        return method()
+
+    # ---- plumbing -------------------------------------------------------------------------
+
+    def _workdir(self, name: str) -> Path:
+        path = Path(self._tmp.name) / f"{next(self._counter):02d}-{name}"
+        path.mkdir(parents=True)
+        return path
+
+    def _sim(self, tasks: int, projects: int, **limits: Any) -> AsanaSim:
+        self.log(f"generating {tasks:,} tasks in {projects} projects")
+        return AsanaSim(token=TOKEN, config=SimConfig(seed=self.seed, tasks=tasks, projects=projects, **limits))
+
+    def _source(
+        self,
+        sim: AsanaSim,
+        workdir: Path,
+        rpm: int,
+        bound: Counter,
+        resources: Optional[List[str]] = None,
+        loader_format: Optional[str] = None,
+    ) -> _Run:
+        """One run of the real source in a child, against a freshly reset request log."""
+        sim.reset_requests()
+        spec = {
+            "mode": "source",
+            "workdir": str(workdir),
+            "pipeline_name": PIPELINE,
+            "base_url": sim.base_url,
+            "token": sim.token,
+            "requests_per_minute": rpm,
+            "resources": resources,
+            "loader_format": loader_format or self.loader_format,
+        }
+        outcome = run_child(spec, self.sizes.timeout_s, self.rss_cap_mb, self.env)
+        records = sim.requests()
+        self.log(
+            f"  pipeline {'finished' if outcome.ok else 'FAILED'} after {outcome.elapsed_s:.1f} s,"
+            f" {len(records):,} requests" + ("" if outcome.ok else f": {outcome.error}")
+        )
+        return _Run(outcome, records, bound)
+
+    def _floor(self, sim: AsanaSim, records: List[RequestRecord], formats: List[Optional[str]]) -> ChildOutcome:
+        """dlt's floor in a child: the same listings fetched raw, then loaded per format."""
+        workdir = self._workdir("floor")
+        listings = listings_from_log(records)
+        listings_file = workdir / "listings.json"
+        listings_file.write_text(json.dumps(listings), encoding="utf-8")
+        spec = {
+            "mode": "floor",
+            "workdir": str(workdir),
+            "pipeline_name": "asana_floor",
+            "base_url": sim.base_url,
+            "token": sim.token,
+            "listings_file": str(listings_file),
+            "formats": formats,
+        }
+        self.log(f"  floor: fetching {len(listings):,} listings raw, then plain dlt.resource loads")
+        outcome = run_child(spec, self.sizes.timeout_s, self.rss_cap_mb, self.env)
+        self.log(f"  floor {'finished' if outcome.ok else 'FAILED'} after {outcome.elapsed_s:.1f} s")
+        return outcome
+
+    @staticmethod
+    def _fill(row: Row, run: _Run) -> Row:
+        """Copies a run's request figures, child figures and diagnostics into a row."""
+        records, bound, outcome = run.records, run.bound, run.outcome
+        row.requests = len(records)
+        row.bound = sum(bound.values())
+        row.throttled_429 = sum(1 for r in records if r.status == 429)
+        by_kind = requests_by_kind(r.path for r in records)
+        server_s: Dict[str, float] = defaultdict(float)
+        for rec in records:
+            server_s[kind_of(rec.path)] += rec.duration_s
+        row.details.update(
+            requests_by_kind=dict(by_kind),
+            bound_by_kind=dict(bound),
+            server_mean_ms_by_kind={k: 1000 * server_s[k] / n for k, n in by_kind.items()},
+            status=dict(Counter(r.status for r in records)),
+        )
+        over = [f"{k} {by_kind[k]:,}/{bound.get(k, 0):,}" for k in (*KINDS, "other") if by_kind[k] > bound.get(k, 0)]
+        if over:
+            row.notes.append("requests over bound (made/bound): " + ", ".join(over))
+        if outcome.ok:
+            result = outcome.result or {}
+            row.wall_s = result["wall_s"]
+            row.rows_per_s = result["rows_total"] / result["wall_s"] if result["wall_s"] else None
+            row.peak_rss_mb = result["peak_rss_mb"]
+            row.details["child"] = result
+            steps = result.get("steps_s", {})
+            row.notes.append(
+                "steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items() if k != "run")
+                + f"; rows {result['rows_total']:,}; formats {','.join(result.get('file_formats') or ['?'])}"
+            )
+            limiter = result.get("limiter")
+            if limiter:
+                row.notes.append(
+                    f"limiter: started {limiter['requests_started']:,}, waited {limiter['wait_seconds']:.1f} s"
+                    f" (summed over threads), max in flight {limiter['max_in_flight']}, 429s seen"
+                    f" {limiter['throttled_429']}"
+                )
+        else:
+            row.error = outcome.error
+            row.peak_rss_mb = outcome.watched_peak_rss_mb or None
+            row.details["child_stderr_tail"] = outcome.stderr_tail
+            row.notes.append(f"pipeline run failed: {outcome.error}")
+        return row
+
+    # ---- scenarios ------------------------------------------------------------------------
+
+    def full_quota(self) -> List[Row]:
+        """Requests against their lower bound, and wall time against the quota's floor."""
+        s = self.sizes
+        self.log(f"full-quota: quota {s.quota_per_minute}/min, latency {s.quota_latency_ms:g} ms")
+        with self._sim(s.tasks, s.projects, latency_ms=s.quota_latency_ms, quota_per_minute=s.quota_per_minute) as sim:
+            bound = full_load_bound(sim.store)
+            run = self._source(sim, self._workdir("full-quota"), s.quota_per_minute, bound)
+        row = self._fill(Row("full-quota"), run)
+        assert row.requests is not None
+        row.floor_s = row.requests / s.quota_per_minute * 60.0
+        share_429 = 100.0 * (row.throttled_429 or 0) / row.requests if row.requests else None
+        row.targets = [
+            Target("req", row.request_ratio, 1.02),
+            Target("wall", row.time_ratio, 1.1),
+            Target("429s", share_429, 1.0, unit="%"),
+        ]
+        row.notes.append(f"floor = requests / {s.quota_per_minute} per min")
+        return [row]
+
+    def latency(self) -> List[Row]:
+        """Wall time against the floor of 50 requests in flight, each taking the latency."""
+        s = self.sizes
+        self.log(f"latency: no quota, latency {s.latency_ms:g} ms")
+        with self._sim(s.tasks, s.projects, latency_ms=s.latency_ms) as sim:
+            bound = full_load_bound(sim.store)
+            run = self._source(sim, self._workdir("latency"), 0, bound)
+        row = self._fill(Row("latency"), run)
+        assert row.requests is not None
+        row.floor_s = row.requests * s.latency_ms / 1000.0 / ASANA_MAX_IN_FLIGHT
+        row.targets = [Target("wall", row.time_ratio, 1.2)]
+        row.notes.append(f"floor = requests x {s.latency_ms:g} ms / {ASANA_MAX_IN_FLIGHT} in flight")
+        return [row]
+
+    def incremental(self) -> List[Row]:
+        """A full load, 1% of tasks changed over HTTP, then the measured second load."""
+        s = self.sizes
+        self.log("incremental: preparation run (no quota, no latency)")
+        with self._sim(s.tasks, s.projects) as sim:
+            workdir = self._workdir("incremental")
+            prep = self._source(sim, workdir, 0, full_load_bound(sim.store))
+            if not prep.outcome.ok:
+                row = self._fill(Row("incremental"), prep)
+                row.notes.insert(0, "the preparation (full) run failed; nothing measured")
+                return [row]
+            picked = pick_tasks(sim.store, s.change_share, self.seed)
+            done = apply_changes(sim.base_url, sim.token, picked)
+            changed = {gid for gid, _ in picked}
+            bound = incremental_bound(sim.store, changed)
+            sim.config.latency_ms = s.quota_latency_ms
+            sim.config.quota_per_minute = s.quota_per_minute
+            self.log(
+                f"  changed {len(changed)} tasks ({done}); measured run with quota"
+                f" {s.quota_per_minute}/min, latency {s.quota_latency_ms:g} ms"
+            )
+            run = self._source(sim, workdir, s.quota_per_minute, bound)
+        row = self._fill(Row("incremental"), run)
+        assert row.requests is not None
+        row.floor_s = row.requests / s.quota_per_minute * 60.0
+        row.targets = [Target("req", row.request_ratio, 1.1)]
+        row.details["changes"] = done
+        row.notes.append(
+            f"changed {len(changed)} of {len(sim.store.records['task']):,} tasks via HTTP {done};"
+            " floor = requests / quota (no time target)"
+        )
+        return [row]
+
+    def _large_run(self, sim: AsanaSim, loader_format: Optional[str] = None) -> _Run:
+        """The source's run on the cpu-sized account, once per loader format."""
+        key = (self.sizes.cpu_tasks, loader_format or self.loader_format)
+        if key not in self._large:
+            bound = full_load_bound(sim.store, CPU_RESOURCES)
+            self._large[key] = self._source(sim, self._workdir("cpu"), 0, bound, CPU_RESOURCES, loader_format)
+        return self._large[key]
+
+    def _cpu_row(self, name: str, run: _Run, floor: ChildOutcome, fmt: Optional[str]) -> Row:
+        """A row comparing the source's rows/s with the floor's for one format."""
+        row = self._fill(Row(name), run)
+        floor_run = ((floor.result or {}).get("runs") or {}).get(fmt or "default")
+        ratio = None
+        if floor_run:
+            row.floor_s = floor_run["wall_s"]
+            floor_rate = floor_run["rows_total"] / floor_run["wall_s"]
+            ratio = row.rows_per_s / floor_rate if row.rows_per_s else None
+            same = floor_run["rows"] == (run.outcome.result or {}).get("rows")
+            row.notes.append(
+                f"floor: {floor_rate:,.0f} rows/s ({floor_run['rows_total']:,} rows,"
+                f" {'same' if same else 'DIFFERENT'} per-table counts as the source),"
+                " steps " + ", ".join(f"{k} {v:.1f} s" for k, v in floor_run["steps_s"].items() if k != "run")
+            )
+            row.details["floor"] = {k: v for k, v in (floor.result or {}).items() if k != "runs"}
+            row.details["floor"]["run"] = floor_run
+        else:
+            row.error = row.error or f"floor: {floor.error}"
+            row.notes.append(f"floor failed: {floor.error}")
+        row.targets = [Target("rows/s vs floor", ratio, 0.8, at_most=False)]
+        return row
+
+    def cpu(self) -> List[Row]:
+        """Rows/s of the source against plain dlt loading the same pages from memory."""
+        s = self.sizes
+        self.log("cpu: no quota, no latency, every resource (stories included)")
+        with self._sim(s.cpu_tasks, s.cpu_projects) as sim:
+            run = self._large_run(sim)
+            floor = self._floor(sim, run.records, [self.loader_format])
+        row = self._cpu_row("cpu", run, floor, self.loader_format)
+        row.notes.append(
+            f"stories included: {row.details['requests_by_kind'].get('stories', 0):,} story requests;"
+            " floor = plain dlt.resource per table, same pages from memory, same hints, fresh DuckDB"
+        )
+        return [row]
+
+    def memory(self) -> List[Row]:
+        """Peak RSS at the memory size and at the cpu size (reusing the cpu run if there was one)."""
+        s = self.sizes
+        small_label, large_label = _size_label(s.memory_small_tasks), _size_label(s.cpu_tasks)
+        self.log(f"memory: {small_label} tasks, then {large_label} (the cpu run's, if any)")
+        with self._sim(s.memory_small_tasks, s.cpu_projects) as sim:
+            small = self._source(sim, self._workdir("memory"), 0, full_load_bound(sim.store, CPU_RESOURCES), CPU_RESOURCES)
+        key = (s.cpu_tasks, self.loader_format)
+        reused = key in self._large
+        if not reused:
+            with self._sim(s.cpu_tasks, s.cpu_projects) as sim:
+                self._large_run(sim)
+        small_row = self._fill(Row(f"memory@{small_label}"), small)
+        large_row = self._fill(Row(f"memory@{large_label}"), self._large[key])
+        large_row.notes.append("the cpu scenario's run, reused" if reused else "own run (cpu was not run)")
+        # A child killed at the RSS cap still reports the RSS it reached: a lower bound, enough to miss.
+        growth = large_row.peak_rss_mb / small_row.peak_rss_mb if large_row.peak_rss_mb and small_row.peak_rss_mb else None
+        small_row.notes.append(f"targets are judged on the memory@{large_label} row")
+        large_row.targets = [
+            Target(f"RSS@{large_label}", large_row.peak_rss_mb, 400.0, unit="MB"),
+            Target(f"RSS {large_label}/{small_label}", growth, 2.0),
+        ]
+        return [small_row, large_row]
+
+    def formats(self) -> List[Row]:
+        """The cpu scenario once per loader file format, each against the floor in that format."""
+        s = self.sizes
+        self.log(f"formats: cpu scenario with {', '.join(FORMATS)}")
+        with self._sim(s.cpu_tasks, s.cpu_projects) as sim:
+            runs = {fmt: self._large_run(sim, fmt) for fmt in FORMATS}
+            reference = next((r for r in runs.values() if r.outcome.ok), next(iter(runs.values())))
+            floor = self._floor(sim, reference.records, list(FORMATS))
+        return [self._cpu_row(f"formats:{fmt}", run, floor, fmt) for fmt, run in runs.items()]
