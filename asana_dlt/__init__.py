@@ -6,7 +6,7 @@ teams, users) are listed whole on every run and replaced, so what Asana deleted 
 merge on `gid`; `stories` are fetched once per new or changed task and merge on `gid`.
 """
 
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import dlt
 from dlt.common import logger
@@ -209,33 +209,51 @@ def asana_source(
         newest: Optional[str] = None
         for page in client.pages("/tasks", TASK_FIELDS, f"tasks of project {_named(project)}", params):
             newest = max([newest or "", *(t.get("modified_at") or "" for t in page)]) or None
-            yield from _take(page, None)
+            yield from _take(page)
         cursors.advance(project["gid"], newest)
 
-    def _take(page: List[Dict[str, Any]], inherited: Optional[str]) -> Iterator[TDataItems]:
-        """Yields the tasks this run has not taken yet, then the subtasks of the changed ones.
+    def _sort(page: List[Dict[str, Any]], inherited: Optional[str]) -> Tuple[List[Any], List[Tuple[Any, Any]]]:
+        """Splits a page into the tasks this run has not taken yet and, of those, the changed ones.
 
         A task is changed when modified after the cursor of every project it sat in when last
         loaded; `inherited` carries that cursor down to subtasks, which belong to no project.
+        Changed tasks get their stories claimed for the `stories` transformer.
         """
         fresh = [task for task in page if memory.first_sighting(task)]
         changed = []
         for task in fresh:
-            loaded_until = inherited or cursors.loaded_until(
-                m["gid"] for m in task.get("projects") or [] if m
-            )
+            loaded_until = inherited or cursors.loaded_until(m["gid"] for m in task.get("projects") or [] if m)
             modified_at = task.get("modified_at") or ""
             if loaded_until is None or modified_at > loaded_until:
                 changed.append((task, loaded_until))
                 if stories_from is None or modified_at >= stories_from:
                     memory.claim_stories(task["gid"])
+        return fresh, changed
+
+    def _take(page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
+        """Yields a page's new tasks, then one pool job per changed task that has subtasks."""
+        fresh, changed = _sort(page, None)
         if fresh:
             yield fresh
         for task, loaded_until in changed:
             if task.get("num_subtasks"):
-                path = f"/tasks/{task['gid']}/subtasks"
-                for sub_page in client.pages(path, TASK_FIELDS, f"subtasks of task {_named(task)}"):
-                    yield from _take(sub_page, loaded_until or "")
+                yield _subtasks(task, loaded_until or "")
+
+    def _subtask_tree(task: Dict[str, Any], loaded_until: str) -> List[Dict[str, Any]]:
+        collected: List[Dict[str, Any]] = []
+        path = f"/tasks/{task['gid']}/subtasks"
+        for page in client.pages(path, TASK_FIELDS, f"subtasks of task {_named(task)}"):
+            fresh, changed = _sort(page, loaded_until)
+            collected.extend(fresh)
+            for sub, sub_loaded_until in changed:
+                if sub.get("num_subtasks"):
+                    collected.extend(_subtask_tree(sub, sub_loaded_until or ""))
+        return collected
+
+    @dlt.defer
+    def _subtasks(task: Dict[str, Any], loaded_until: str) -> List[Dict[str, Any]]:
+        """All new subtasks below a changed task, fetched in dlt's pool beside other work."""
+        return _subtask_tree(task, loaded_until)
 
     @dlt.transformer(
         data_from=tasks, name="stories", write_disposition="merge", primary_key="gid", columns=_columns(STORY_FIELDS)
