@@ -6,9 +6,10 @@ the simulator's, which run in the parent process.
 
 import os
 import resource
+import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import dlt
 
@@ -45,6 +46,38 @@ def current_rss_mb() -> float:
         return float("nan")
 
 
+class RssSampler:
+    """Samples this process's RSS every `interval` seconds in a daemon thread.
+
+    `pipeline.run` is one call; sampling with timestamps lets the peak be split by step
+    (extract, normalize, load) afterwards, from the trace's step times.
+    """
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.samples: List[Tuple[float, float]] = []
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), current_rss_mb()))
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_between(self, start: float, end: float) -> Optional[float]:
+        """Highest sampled RSS between two wall-clock timestamps, None if no sample fell there."""
+        inside = [rss for at, rss in self.samples if start <= at <= end]
+        return max(inside) if inside else None
+
+
 def extract_workers() -> Dict[str, Any]:
     """The `[extract] workers` this run resolved, and where it came from."""
     if os.environ.get("EXTRACT__WORKERS"):
@@ -74,14 +107,17 @@ def timed_run(pipeline: dlt.Pipeline, data: Any, loader_format: Optional[str]) -
     """
     kwargs = {"loader_file_format": loader_format} if loader_format else {}
     rss_before = current_rss_mb()
-    started = time.perf_counter()
-    info = pipeline.run(data, **kwargs)
-    wall = time.perf_counter() - started
+    cpu_before = os.times()
+    with RssSampler() as sampler:
+        started = time.perf_counter()
+        info = pipeline.run(data, **kwargs)
+        wall = time.perf_counter() - started
+    cpu_after = os.times()
     trace = pipeline.last_trace
-    steps = {
-        step.step: (step.finished_at - step.started_at).total_seconds()
-        for step in trace.steps
-        if step.started_at and step.finished_at
+    timed = [s for s in trace.steps if s.started_at and s.finished_at and s.step != "run"]
+    steps = {s.step: (s.finished_at - s.started_at).total_seconds() for s in timed}
+    step_rss = {
+        s.step: sampler.peak_between(s.started_at.timestamp(), s.finished_at.timestamp()) for s in timed
     }
     normalize = trace.last_normalize_info
     rows = {t: n for t, n in (normalize.row_counts if normalize else {}).items() if not t.startswith("_dlt")}
@@ -93,4 +129,7 @@ def timed_run(pipeline: dlt.Pipeline, data: Any, loader_format: Optional[str]) -
         "file_formats": _file_formats(info),
         "rss_before_run_mb": rss_before,
         "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb_by_step": step_rss,
+        "cpu_user_s": cpu_after.user - cpu_before.user,
+        "cpu_system_s": cpu_after.system - cpu_before.system,
     }

@@ -56,6 +56,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=psutil.virtual_memory().total / 2**20 / 2,
         help="kill a pipeline process above this RSS (default: half the RAM)",
     )
+    parser.add_argument(
+        "--cpu-without-stories",
+        action="store_true",
+        help="cpu, memory and formats load every resource but stories (~1 request per task)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="simulator seed (default: 1)")
     return parser.parse_args(argv)
 
@@ -87,6 +92,7 @@ def header(args: argparse.Namespace) -> Dict[str, Any]:
         "loader_file_format": args.loader_format or f"{default_format} (DuckDB default, pipeline sets none)",
         "extract_workers": _configured_workers(args.workers),
         "sizes": "quick" if args.quick else "full",
+        "cpu_resources": "all but stories" if args.cpu_without_stories else "all, stories included",
         "rss_cap_mb": round(args.rss_cap_mb),
     }
 
@@ -96,7 +102,7 @@ def header_line(info: Dict[str, Any]) -> str:
     return (
         f"# asana-dlt bench {info['date']} | {info['machine']} | Python {info['python']} | dlt {info['dlt']}"
         f" | loader file format: {info['loader_file_format']} | extract workers: {info['extract_workers']}"
-        f" | sizes: {info['sizes']}"
+        f" | sizes: {info['sizes']} | cpu/memory resources: {info['cpu_resources']}"
     )
 
 
@@ -157,7 +163,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     def log(message: str) -> None:
         print(f"[bench {time.perf_counter() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
-    bench = Bench(QUICK if args.quick else FULL, args.loader_format, args.rss_cap_mb, args.workers, log, args.seed)
+    bench = Bench(
+        QUICK if args.quick else FULL,
+        args.loader_format,
+        args.rss_cap_mb,
+        args.workers,
+        log,
+        args.seed,
+        args.cpu_without_stories,
+    )
     rows: List[Row] = []
     try:
         for name in dict.fromkeys(names):
