@@ -53,8 +53,9 @@ class Sizes:
 
 
 FULL = Sizes("full", 2000, 20, 1500, 50.0, 100.0, 100_000, 20, 10_000, 0.01, 3600.0)
-# Quick: a quota of 3,000/min still makes the limiter pace ~100 requests (its burst is 50).
-QUICK = Sizes("quick", 60, 4, 3000, 5.0, 5.0, 1000, 20, 200, 0.01, 300.0)
+# Quick: a quota of 3,000/min still makes the limiter pace ~100 requests (its burst is 50);
+# 500 tasks in 4 projects still page the tasks listings.
+QUICK = Sizes("quick", 60, 4, 3000, 5.0, 5.0, 500, 4, 150, 0.01, 300.0)
 
 
 def _steps(result: Dict[str, Any]) -> str:
