@@ -65,11 +65,22 @@ def make_pipeline(name: str, destination: Any, dataset: str, progress: str) -> d
     return dlt.pipeline(pipeline_name=name, destination=destination, dataset_name=dataset, progress=collector)
 
 
+def fastest_file_format(pipeline: dlt.Pipeline) -> Optional[str]:
+    """Parquet where the destination takes it: on DuckDB it loads ~20x faster than SQL inserts
+    and keeps peak memory ~10x lower (bench/, `--scenario formats`)."""
+    supported = pipeline.destination.capabilities().supported_loader_file_formats or []
+    return "parquet" if "parquet" in supported else None
+
+
 def run_once(pipeline: dlt.Pipeline, source: Any, resources: Optional[List[str]], full_refresh: bool) -> LoadInfo:
     """Extracts, normalizes and loads one run of the source."""
     if resources:
         source = source.with_resources(*resources)
-    return pipeline.run(source, refresh="drop_sources" if full_refresh else None)
+    return pipeline.run(
+        source,
+        refresh="drop_sources" if full_refresh else None,
+        loader_file_format=fastest_file_format(pipeline),  # type: ignore[arg-type]
+    )
 
 
 def table_counts(pipeline: dlt.Pipeline) -> Dict[str, int]:

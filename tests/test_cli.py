@@ -105,3 +105,15 @@ def test_unreachable_asana_is_one_line_naming_base_url(
     assert err.count("\n") == 1
     assert err.startswith(f"error: Could not reach Asana at http://127.0.0.1:{port}/api/1.0")
     assert TOKEN not in err
+
+
+def test_duckdb_loads_through_parquet(sim: AsanaSim, tmp_path: Path) -> None:
+    import dlt
+
+    assert cli.main(["--progress", "none"]) == 0
+    pipeline = dlt.attach("asana", pipelines_dir=str(tmp_path / "dlt" / "pipelines"))
+    jobs = pipeline.last_trace.last_load_info.load_packages[0].jobs["completed_jobs"]
+    # Data files per table; merge tables also get a `sql` job that merges staging into the table.
+    files = {(job.job_file_info.table_name, job.job_file_info.file_format) for job in jobs}
+    assert ("tasks", "parquet") in files and ("stories", "parquet") in files
+    assert {table for table, fmt in files if fmt == "insert_values"} <= {"_dlt_pipeline_state"}
