@@ -62,11 +62,17 @@ def _nested(fields: Sequence[str]) -> Dict[str, Any]:
 
 
 def _without_nulls(item: Any) -> Any:
-    """Drops null values, which dlt cannot type; the typed column hints keep the columns."""
-    if isinstance(item, dict):
-        return {key: _without_nulls(value) for key, value in item.items() if value is not None}
+    """Drops null values in place, which dlt cannot type; the typed column hints keep the columns."""
     if isinstance(item, list):
-        return [_without_nulls(value) for value in item]
+        for value in item:
+            _without_nulls(value)
+    elif isinstance(item, dict):
+        nulls = [key for key, value in item.items() if value is None]
+        for key in nulls:
+            del item[key]
+        for value in item.values():
+            if isinstance(value, (dict, list)):
+                _without_nulls(value)
     return item
 
 
