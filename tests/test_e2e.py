@@ -42,7 +42,8 @@ def snapshot(pipeline: dlt.Pipeline) -> Dict[str, List[Tuple[Any, ...]]]:
     schema = pipeline.default_schema
     with pipeline.sql_client() as client:
         for table in sorted(schema.data_table_names(seen_data_only=True)):
-            cols = [c for c in schema.get_table_columns(table) if not c.startswith("_dlt")]
+            # By name: column order follows first sight, which parallel extraction varies.
+            cols = sorted(c for c in schema.get_table_columns(table) if not c.startswith("_dlt"))
             quoted = ", ".join(client.escape_column_name(c) for c in cols)
             data = client.execute_sql(f"SELECT {quoted} FROM {client.make_qualified_table_name(table)}")
             out[table] = sorted((tuple(r) for r in data), key=repr)
