@@ -2,7 +2,8 @@
 
 A child of its own, so that the wall time and peak RSS it reports belong to the pipeline alone
 (the simulator and the bench live in the parent). It prints one line
-`BENCH_RESULT {json}` on stdout; everything else it prints is ignored.
+`BENCH_RESULT {json}` on stdout per result (the floor emits one per loader format as it
+goes; the parent merges them); everything else it prints is ignored.
 
 Spec keys: `mode` ("source" or "floor"), `workdir`, `pipeline_name`, `loader_format`, plus
 for "source": `base_url`, `token`, `requests_per_minute`, `resources`; and for "floor":
@@ -58,16 +59,20 @@ def main(argv: Optional[list] = None) -> int:
     with open(args[0], encoding="utf-8") as handle:
         spec = json.load(handle)
     if spec["mode"] == "source":
-        result = run_source(spec)
+        emit(run_source(spec))
     elif spec["mode"] == "floor":
         from bench.floor import run_floor
 
-        result = run_floor(spec)
+        run_floor(spec, emit)
     else:
         raise SystemExit(f"unknown mode {spec['mode']!r}")
+    return 0
+
+
+def emit(result: Dict[str, Any]) -> None:
+    """Prints one result line at once, so it survives if the process is killed later."""
     sys.stdout.write(RESULT_PREFIX + json.dumps(result) + "\n")
     sys.stdout.flush()
-    return 0
 
 
 if __name__ == "__main__":

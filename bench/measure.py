@@ -47,22 +47,26 @@ def current_rss_mb() -> float:
 
 
 class RssSampler:
-    """Samples this process's RSS every `interval` seconds in a daemon thread.
+    """Samples this process's RSS and CPU time every `interval` seconds in a daemon thread.
 
-    `pipeline.run` is one call; sampling with timestamps lets the peak be split by step
-    (extract, normalize, load) afterwards, from the trace's step times.
+    `pipeline.run` is one call; sampling with timestamps lets peak memory and CPU be split by
+    step (extract, normalize, load) afterwards, from the trace's step times.
     """
 
     def __init__(self, interval: float = 0.1) -> None:
-        self.samples: List[Tuple[float, float]] = []
+        self.samples: List[Tuple[float, float, float]] = []
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.time(), current_rss_mb()))
+            self._sample()
             self._stop.wait(self._interval)
+
+    def _sample(self) -> None:
+        cpu = os.times()
+        self.samples.append((time.time(), current_rss_mb(), cpu.user + cpu.system))
 
     def __enter__(self) -> "RssSampler":
         self._thread.start()
@@ -71,11 +75,17 @@ class RssSampler:
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
         self._thread.join()
+        self._sample()
 
     def peak_between(self, start: float, end: float) -> Optional[float]:
         """Highest sampled RSS between two wall-clock timestamps, None if no sample fell there."""
-        inside = [rss for at, rss in self.samples if start <= at <= end]
+        inside = [rss for at, rss, _ in self.samples if start <= at <= end]
         return max(inside) if inside else None
+
+    def cpu_between(self, start: float, end: float) -> Optional[float]:
+        """CPU seconds (user + system, all threads) used between two timestamps, to ~`interval`."""
+        inside = [cpu for at, _, cpu in self.samples if start <= at <= end]
+        return inside[-1] - inside[0] if len(inside) > 1 else None
 
 
 def extract_workers() -> Dict[str, Any]:
@@ -116,9 +126,9 @@ def timed_run(pipeline: dlt.Pipeline, data: Any, loader_format: Optional[str]) -
     trace = pipeline.last_trace
     timed = [s for s in trace.steps if s.started_at and s.finished_at and s.step != "run"]
     steps = {s.step: (s.finished_at - s.started_at).total_seconds() for s in timed}
-    step_rss = {
-        s.step: sampler.peak_between(s.started_at.timestamp(), s.finished_at.timestamp()) for s in timed
-    }
+    spans = {s.step: (s.started_at.timestamp(), s.finished_at.timestamp()) for s in timed}
+    step_rss = {step: sampler.peak_between(*span) for step, span in spans.items()}
+    step_cpu = {step: sampler.cpu_between(*span) for step, span in spans.items()}
     normalize = trace.last_normalize_info
     rows = {t: n for t, n in (normalize.row_counts if normalize else {}).items() if not t.startswith("_dlt")}
     return {
@@ -130,6 +140,7 @@ def timed_run(pipeline: dlt.Pipeline, data: Any, loader_format: Optional[str]) -
         "rss_before_run_mb": rss_before,
         "peak_rss_mb": peak_rss_mb(),
         "peak_rss_mb_by_step": step_rss,
+        "cpu_s_by_step": step_cpu,
         "cpu_user_s": cpu_after.user - cpu_before.user,
         "cpu_system_s": cpu_after.system - cpu_before.system,
     }

@@ -35,8 +35,18 @@ class ChildOutcome:
 
     @property
     def ok(self) -> bool:
-        """True when the child finished and reported."""
-        return self.result is not None
+        """True when the child finished and reported (a killed child may have reported part)."""
+        return self.result is not None and self.error is None
+
+
+def merge_results(into: Dict[str, Any], more: Dict[str, Any]) -> Dict[str, Any]:
+    """Merges a child's successive result lines; dict values (e.g. `runs`) merge one level."""
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            into[key] = {**into[key], **value}
+        else:
+            into[key] = value
+    return into
 
 
 def _tree_rss_mb(proc: psutil.Process) -> float:
@@ -94,10 +104,10 @@ def run_child(
         elapsed = time.perf_counter() - started
         stdout = out_path.read_text(encoding="utf-8", errors="replace")
         stderr = err_path.read_text(encoding="utf-8", errors="replace")
-    result = None
+    result: Optional[Dict[str, Any]] = None
     for line in stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
-            result = json.loads(line[len(RESULT_PREFIX):])
+            result = merge_results(result or {}, json.loads(line[len(RESULT_PREFIX) :]))
     if result is None and error is None:
         last = [ln for ln in stderr.strip().splitlines() if ln.strip()]
         error = f"exit {popen.returncode}: {last[-1] if last else 'no output'}"

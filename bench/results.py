@@ -13,24 +13,35 @@ class Target:
     limit: float
     at_most: bool = True
     unit: str = "x"
+    lower_bound: bool = False
 
     @property
     def met(self) -> Optional[bool]:
-        """None when the figure could not be measured (a failed run)."""
+        """None when unknown: no figure, or a lower bound (a killed run's RSS) still in range."""
         if self.figure is None:
             return None
-        return self.figure <= self.limit if self.at_most else self.figure >= self.limit
+        met = self.figure <= self.limit if self.at_most else self.figure >= self.limit
+        if self.lower_bound and met == self.at_most:
+            return None  # the true figure is higher: it may still miss
+        return met
 
     def describe(self) -> str:
-        """`req 1.013x<=1.02`, or `wall n/a` when unmeasured."""
+        """`req 1.013x<=1.02x`; a killed run's figure reads `>=12,087MB(killed)>400MB`."""
         if self.figure is None:
             return f"{self.name} n/a"
-        sign = ("<=" if self.met else ">") if self.at_most else (">=" if self.met else "<")
         if self.unit == "%":
-            return f"{self.name} {self.figure:.2f}%{sign}{self.limit:g}%"
-        if self.unit == "MB":
-            return f"{self.name} {self.figure:,.0f}MB{sign}{self.limit:,.0f}MB"
-        return f"{self.name} {self.figure:.3f}x{sign}{self.limit:g}x"
+            value = f"{self.figure:.2f}%"
+        elif self.unit == "MB":
+            value = f"{self.figure:,.0f}MB"
+        else:
+            value = f"{self.figure:.3f}x"
+        limit = f"{self.limit:,.0f}MB" if self.unit == "MB" else f"{self.limit:g}{self.unit}"
+        if self.lower_bound:
+            value = f">={value}(killed)"
+        if self.met is None:
+            return f"{self.name} {value}, target {'<=' if self.at_most else '>='}{limit}"
+        sign = ("<=" if self.met else ">") if self.at_most else (">=" if self.met else "<")
+        return f"{self.name} {value}{sign}{limit}"
 
 
 @dataclass

@@ -61,10 +61,12 @@ QUICK = Sizes("quick", 60, 4, 3000, 5.0, 5.0, 500, 4, 150, 0.01, 300.0)
 def _steps(result: Dict[str, Any]) -> str:
     """`extract 12.3 s (peak 310 MB), normalize ...` from a child's result."""
     peaks = result.get("peak_rss_mb_by_step") or {}
+    cpus = result.get("cpu_s_by_step") or {}
     parts = []
     for step, seconds in result.get("steps_s", {}).items():
-        peak = peaks.get(step)
-        parts.append(f"{step} {seconds:.1f} s" + (f" (peak {peak:,.0f} MB)" if peak else ""))
+        extra = [f"CPU {cpus[step]:.1f} s"] if cpus.get(step) is not None else []
+        extra += [f"peak {peaks[step]:,.0f} MB"] if peaks.get(step) else []
+        parts.append(f"{step} {seconds:.1f} s" + (f" ({', '.join(extra)})" if extra else ""))
     return ", ".join(parts)
 
 
@@ -197,7 +199,10 @@ class Bench:
         }
         self.log(f"  floor: fetching {len(listings):,} listings raw, then plain dlt.resource loads")
         outcome = run_child(spec, self.sizes.timeout_s, self.rss_cap_mb, self.env)
-        self.log(f"  floor {'finished' if outcome.ok else 'FAILED'} after {outcome.elapsed_s:.1f} s")
+        self.log(
+            f"  floor {'finished' if outcome.ok else 'FAILED'} after {outcome.elapsed_s:.1f} s"
+            + ("" if outcome.ok else f": {outcome.error}")
+        )
         return outcome
 
     @staticmethod
@@ -386,9 +391,10 @@ class Bench:
         # A child killed at the RSS cap still reports the RSS it reached: a lower bound, enough to miss.
         growth = large_row.peak_rss_mb / small_row.peak_rss_mb if large_row.peak_rss_mb and small_row.peak_rss_mb else None
         small_row.notes.append(f"targets are judged on the memory@{large_label} row")
+        killed = large_row.error is not None  # its RSS is where the watchdog stopped it
         large_row.targets = [
-            Target(f"RSS@{large_label}", large_row.peak_rss_mb, 400.0, unit="MB"),
-            Target(f"RSS {large_label}/{small_label}", growth, 2.0),
+            Target(f"RSS@{large_label}", large_row.peak_rss_mb, 400.0, unit="MB", lower_bound=killed),
+            Target(f"RSS {large_label}/{small_label}", growth, 2.0, lower_bound=killed),
         ]
         return [small_row, large_row]
 
