@@ -136,6 +136,7 @@ def asana_source(
         name="projects",
         write_disposition="replace",
         primary_key="gid",
+        parallelized=True,
         columns=_columns(PROJECT_FIELDS),
     )
     def projects(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
@@ -163,6 +164,7 @@ def asana_source(
         name="tags",
         write_disposition="replace",
         primary_key="gid",
+        parallelized=True,
         columns=_columns(TAG_FIELDS),
     )
     def tags(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
@@ -175,6 +177,7 @@ def asana_source(
         name="teams",
         write_disposition="replace",
         primary_key="gid",
+        parallelized=True,
         columns=_columns(TEAM_FIELDS),
     )
     def teams(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
@@ -189,6 +192,7 @@ def asana_source(
         name="users",
         write_disposition="replace",
         primary_key="gid",
+        parallelized=True,
         columns=_columns(USER_FIELDS),
     )
     def users(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
@@ -213,10 +217,18 @@ def asana_source(
         since = cursors.since(project["gid"]) or first_listing_since
         params = {"project": project["gid"], **({"modified_since": since} if since else {})}
         newest: Optional[str] = None
+        with_subtasks: List[Tuple[Dict[str, Any], str]] = []
         for page in client.pages("/tasks", TASK_FIELDS, f"tasks of project {_named(project)}", params):
             newest = max([newest or "", *(t.get("modified_at") or "" for t in page)]) or None
-            yield from _take(page)
+            fresh, changed = _sort(page, None)
+            if fresh:
+                yield fresh
+            with_subtasks.extend((task, until or "") for task, until in changed if task.get("num_subtasks"))
         cursors.advance(project["gid"], newest)
+        # Subtask listings go to the pool once the project's own pages are in: the listing's
+        # next page, which unlocks a hundred story requests, never waits behind them.
+        for task, loaded_until in with_subtasks:
+            yield _subtasks(task, loaded_until)
 
     def _sort(page: List[Dict[str, Any]], inherited: Optional[str]) -> Tuple[List[Any], List[Tuple[Any, Any]]]:
         """Splits a page into the tasks this run has not taken yet and, of those, the changed ones.
@@ -235,15 +247,6 @@ def asana_source(
                 if stories_from is None or modified_at >= stories_from:
                     memory.claim_stories(task["gid"])
         return fresh, changed
-
-    def _take(page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
-        """Yields a page's new tasks, then one pool job per changed task that has subtasks."""
-        fresh, changed = _sort(page, None)
-        if fresh:
-            yield fresh
-        for task, loaded_until in changed:
-            if task.get("num_subtasks"):
-                yield _subtasks(task, loaded_until or "")
 
     def _subtask_tree(task: Dict[str, Any], loaded_until: str) -> List[Dict[str, Any]]:
         collected: List[Dict[str, Any]] = []

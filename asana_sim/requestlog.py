@@ -19,6 +19,8 @@ class RequestRecord:
     params: dict[str, str]
     status: int
     duration_s: float
+    started_s: float = 0.0
+    """`time.perf_counter()` when the request arrived: lets benchmarks see concurrency over time."""
 
 
 class RequestLog:

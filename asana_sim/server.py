@@ -222,7 +222,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             status, out, headers = app.handle(method, path, params, self.headers, body)
         except Drop:
-            app.log.add(RequestRecord(method, path, params, 0, time.perf_counter() - start))
+            app.log.add(RequestRecord(method, path, params, 0, time.perf_counter() - start, start))
             self.close_connection = True
             return
         except Exception as exc:  # a simulator bug must still answer like a server would
@@ -231,7 +231,7 @@ class Handler(BaseHTTPRequestHandler):
         data = _dumps(out)
         # Logged before the answer leaves, so a client that got its response always finds
         # the request in the log (no race in tests).
-        app.log.add(RequestRecord(method, path, params, status, time.perf_counter() - start))
+        app.log.add(RequestRecord(method, path, params, status, time.perf_counter() - start, start))
         self._send_bytes(status, data, headers)
 
     def _control(self, method: str, path: str) -> None:
