@@ -7,6 +7,7 @@ its timeout, and says so, instead of letting DuckDB or a hang swallow the bench.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,15 @@ def _tree_rss_mb(proc: psutil.Process) -> float:
         return sum(p.memory_info().rss for p in procs) / 2**20
     except psutil.Error:
         return 0.0
+
+
+def _last_exception(stderr: str) -> str:
+    """The last `SomeError: message` line of a traceback (dlt ends with warnings, not the cause)."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if re.match(r"^[\w.]+(Error|Exception|Exit)\b.*?: ", line):
+            return line[:400]
+    return lines[-1][:400] if lines else "no output"
 
 
 def run_child(
@@ -109,6 +119,5 @@ def run_child(
         if line.startswith(RESULT_PREFIX):
             result = merge_results(result or {}, json.loads(line[len(RESULT_PREFIX) :]))
     if result is None and error is None:
-        last = [ln for ln in stderr.strip().splitlines() if ln.strip()]
-        error = f"exit {popen.returncode}: {last[-1] if last else 'no output'}"
+        error = f"exit {popen.returncode}: {_last_exception(stderr)}"
     return ChildOutcome(result, error, peak, elapsed, stderr[-4000:])
