@@ -45,7 +45,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="every scenario tiny: a smoke test, not a measurement")
     parser.add_argument(
-        "--loader-format", choices=FORMATS, default=None, help="loader file format (default: the pipeline's own)"
+        "--loader-format",
+        choices=FORMATS,
+        default="parquet",
+        help="loader file format (default: parquet, what asana_dlt_pipeline.py picks for DuckDB)",
     )
     parser.add_argument(
         "--workers", type=int, default=None, help="EXTRACT__WORKERS for the pipeline (default: .dlt/config.toml)"
