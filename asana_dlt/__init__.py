@@ -80,6 +80,19 @@ def _named(record: Dict[str, Any]) -> str:
     return f"{record.get('name')!r} ({record['gid']})"
 
 
+def _listed_whole(name: str, data_from: Any, fields: Sequence[str]) -> Any:
+    """A transformer for a small table: listed whole on every run and replaced, so what Asana
+    deleted disappears at the next run; its listings run in parallel with the others'."""
+    return dlt.transformer(
+        data_from=data_from,
+        name=name,
+        write_disposition="replace",
+        primary_key="gid",
+        parallelized=True,
+        columns=_columns(fields),
+    )
+
+
 @dlt.source(name="asana", max_table_nesting=2)
 def asana_source(
     access_token: str = dlt.secrets.value,
@@ -131,14 +144,7 @@ def asana_source(
                 )
         yield selected
 
-    @dlt.transformer(
-        data_from=workspaces_resource,
-        name="projects",
-        write_disposition="replace",
-        primary_key="gid",
-        parallelized=True,
-        columns=_columns(PROJECT_FIELDS),
-    )
+    @_listed_whole("projects", workspaces_resource, PROJECT_FIELDS)
     def projects(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
         # Projects go down one by one so that each project's sections and tasks are
         # fetched in parallel with the others'.
@@ -147,39 +153,18 @@ def asana_source(
             for page in client.pages(path, PROJECT_FIELDS, f"projects of workspace {_named(workspace)}"):
                 yield from page
 
-    @dlt.transformer(
-        data_from=projects,
-        name="sections",
-        write_disposition="replace",
-        primary_key="gid",
-        parallelized=True,
-        columns=_columns(SECTION_FIELDS),
-    )
+    @_listed_whole("sections", projects, SECTION_FIELDS)
     def sections(project: Dict[str, Any]) -> Iterator[TDataItems]:
         path = f"/projects/{project['gid']}/sections"
         yield from client.pages(path, SECTION_FIELDS, f"sections of project {_named(project)}")
 
-    @dlt.transformer(
-        data_from=workspaces_resource,
-        name="tags",
-        write_disposition="replace",
-        primary_key="gid",
-        parallelized=True,
-        columns=_columns(TAG_FIELDS),
-    )
+    @_listed_whole("tags", workspaces_resource, TAG_FIELDS)
     def tags(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
         for workspace in workspace_page:
             path = f"/workspaces/{workspace['gid']}/tags"
             yield from client.pages(path, TAG_FIELDS, f"tags of workspace {_named(workspace)}")
 
-    @dlt.transformer(
-        data_from=workspaces_resource,
-        name="teams",
-        write_disposition="replace",
-        primary_key="gid",
-        parallelized=True,
-        columns=_columns(TEAM_FIELDS),
-    )
+    @_listed_whole("teams", workspaces_resource, TEAM_FIELDS)
     def teams(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
         # Only organizations have teams; Asana answers a plain workspace with an error.
         for workspace in workspace_page:
@@ -187,14 +172,7 @@ def asana_source(
                 path = f"/workspaces/{workspace['gid']}/teams"
                 yield from client.pages(path, TEAM_FIELDS, f"teams of organization {_named(workspace)}")
 
-    @dlt.transformer(
-        data_from=workspaces_resource,
-        name="users",
-        write_disposition="replace",
-        primary_key="gid",
-        parallelized=True,
-        columns=_columns(USER_FIELDS),
-    )
+    @_listed_whole("users", workspaces_resource, USER_FIELDS)
     def users(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
         # /users?workspace= pages through everyone; /workspaces/{gid}/users stops at 2,000.
         for workspace in workspace_page:
