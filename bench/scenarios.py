@@ -70,6 +70,19 @@ def _steps(result: Dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _concurrency(records: List[RequestRecord]) -> Optional[Dict[str, float]]:
+    """Span of the run's HTTP traffic and the mean requests in flight, from the request log.
+
+    Needs the simulator's request start times (`started_s`); None when it does not log them.
+    """
+    starts = [getattr(r, "started_s", 0.0) for r in records]
+    if not records or not all(starts):
+        return None
+    span = max(s + r.duration_s for s, r in zip(starts, records)) - min(starts)
+    busy = sum(r.duration_s for r in records)
+    return {"span_s": span, "mean_in_flight": busy / span if span > 0 else 0.0}
+
+
 def _size_label(tasks: int) -> str:
     """`10k`, `100k` or `200`: how memory rows name their run."""
     return f"{tasks // 1000}k" if tasks >= 1000 and tasks % 1000 == 0 else str(tasks)
@@ -222,6 +235,13 @@ class Bench:
             server_mean_ms_by_kind={k: 1000 * server_s[k] / n for k, n in by_kind.items()},
             status=dict(Counter(r.status for r in records)),
         )
+        concurrency = _concurrency(records)
+        if concurrency:
+            row.details["http"] = concurrency
+            row.notes.append(
+                f"HTTP as the simulator saw it: {concurrency['span_s']:.1f} s from first request to last answer,"
+                f" {concurrency['mean_in_flight']:.1f} in flight on average"
+            )
         over = [f"{k} {by_kind[k]:,}/{bound.get(k, 0):,}" for k in (*KINDS, "other") if by_kind[k] > bound.get(k, 0)]
         if over:
             row.notes.append("requests over bound (made/bound): " + ", ".join(over))
