@@ -213,13 +213,19 @@ def post_story(req: Req) -> Single:
         return Single(story, 201)
 
 
-def add_project(req: Req) -> Raw:
+def _task_and_project(req: Req) -> tuple:
+    """The task and the project an addProject/removeProject names; call under the store lock."""
     if "project" not in req.body:
         raise bad_request("project: Missing input")
+    task = lookup(req, "task", req.groups[0])
+    project = lookup(req, "project", str(req.body["project"]))
+    check_project_access(req, project)
+    return task, project
+
+
+def add_project(req: Req) -> Raw:
     with req.store.lock:
-        task = lookup(req, "task", req.groups[0])
-        project = lookup(req, "project", str(req.body["project"]))
-        check_project_access(req, project)
+        task, project = _task_and_project(req)
         section = lookup(req, "section", str(req.body["section"])) if req.body.get("section") else None
         if section is not None and section["project"] is not project:
             raise bad_request("section: Section is not in the given project")
@@ -229,12 +235,8 @@ def add_project(req: Req) -> Raw:
 
 
 def remove_project(req: Req) -> Raw:
-    if "project" not in req.body:
-        raise bad_request("project: Missing input")
     with req.store.lock:
-        task = lookup(req, "task", req.groups[0])
-        project = lookup(req, "project", str(req.body["project"]))
-        check_project_access(req, project)
+        task, project = _task_and_project(req)
         _remove_from_project(req, task, project)
         _touch(req, task)
         return Raw({"data": {}})
