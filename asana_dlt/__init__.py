@@ -195,13 +195,13 @@ def asana_source(
         since = cursors.since(project["gid"]) or first_listing_since
         params = {"project": project["gid"], **({"modified_since": since} if since else {})}
         newest: Optional[str] = None
-        with_subtasks: List[Tuple[Dict[str, Any], str]] = []
+        with_subtasks: List[Tuple[Dict[str, Any], Optional[str]]] = []
         for page in client.pages("/tasks", TASK_FIELDS, f"tasks of project {_named(project)}", params):
             newest = max([newest or "", *(t.get("modified_at") or "" for t in page)]) or None
             fresh, changed = _sort(page, None)
             if fresh:
                 yield fresh
-            with_subtasks.extend((task, until or "") for task, until in changed if task.get("num_subtasks"))
+            with_subtasks.extend((task, until) for task, until in changed if task.get("num_subtasks"))
         cursors.advance(project["gid"], newest)
         # Subtask listings go to the pool once the project's own pages are in: the listing's
         # next page, which unlocks a hundred story requests, never waits behind them.
@@ -226,7 +226,7 @@ def asana_source(
                     memory.claim_stories(task["gid"])
         return fresh, changed
 
-    def _subtask_tree(task: Dict[str, Any], loaded_until: str) -> List[Dict[str, Any]]:
+    def _subtask_tree(task: Dict[str, Any], loaded_until: Optional[str]) -> List[Dict[str, Any]]:
         collected: List[Dict[str, Any]] = []
         path = f"/tasks/{task['gid']}/subtasks"
         for page in client.pages(path, TASK_FIELDS, f"subtasks of task {_named(task)}"):
@@ -234,11 +234,11 @@ def asana_source(
             collected.extend(fresh)
             for sub, sub_loaded_until in changed:
                 if sub.get("num_subtasks"):
-                    collected.extend(_subtask_tree(sub, sub_loaded_until or ""))
+                    collected.extend(_subtask_tree(sub, sub_loaded_until))
         return collected
 
     @dlt.defer
-    def _subtasks(task: Dict[str, Any], loaded_until: str) -> List[Dict[str, Any]]:
+    def _subtasks(task: Dict[str, Any], loaded_until: Optional[str]) -> List[Dict[str, Any]]:
         """All new subtasks below a changed task, fetched in dlt's pool beside other work."""
         return _subtask_tree(task, loaded_until)
 

@@ -61,11 +61,10 @@ _SKIP_REASONS = {
 
 def _error_message(response: Response) -> str:
     """Pulls Asana's own words out of its error envelope, for one-line messages."""
-    try:
-        errors = response.json().get("errors") or []
-        return "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, dict)) or response.reason
-    except (ValueError, AttributeError):
-        return str(response.reason)
+    body = _body(response)
+    errors = body.get("errors") if isinstance(body, dict) else None
+    messages = [str(e.get("message", "")) for e in errors or [] if isinstance(e, dict)]
+    return "; ".join(m for m in messages if m) or str(response.reason)
 
 
 def _raise_asana_errors(response: Response, *args: Any, **kwargs: Any) -> None:
