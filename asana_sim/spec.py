@@ -2,11 +2,14 @@
 
 The simulator must refuse exactly what Asana refuses (unknown query parameters,
 unknown ``opt_fields``) and answer in Asana's shapes, so rather than hand-typing
-hundreds of field names we read them from the official spec at startup.
+hundreds of field names we read them from the spec. The spec read is the compact
+``asana_oas.json`` committed beside this module (``python -m asana_sim.derive_spec``
+makes it from Asana's full description), so nothing outside the repository is needed.
 """
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import threading
@@ -17,22 +20,25 @@ from typing import Any
 import yaml
 
 _LOCK = threading.Lock()
+DERIVED_SPEC = Path(__file__).resolve().parent / "asana_oas.json"
 
 
 def spec_path() -> Path:
-    """Where the spec lives; ``ASANA_OAS_PATH`` wins so CI can point elsewhere."""
+    """Where the spec lives: ``ASANA_OAS_PATH`` (a full YAML or derived JSON) wins over the
+    committed derived file."""
     env = os.environ.get("ASANA_OAS_PATH")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "asana_oas.yaml"
+    return Path(env) if env else DERIVED_SPEC
 
 
 @lru_cache(maxsize=1)
 def load_spec() -> dict[str, Any]:
-    """Parse the 3 MB YAML once; the C loader keeps this well under a second."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(spec_path(), encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=loader)
+    """Parse the spec once per process."""
+    path = spec_path()
+    with open(path, encoding="utf-8") as fh:
+        if path.suffix == ".json":
+            return json.load(fh)  # type: ignore[no-any-return]
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        return yaml.load(fh, Loader=loader)  # type: ignore[no-any-return]
 
 
 def resolve(node: Any) -> Any:

@@ -1,21 +1,19 @@
 """Every field and query parameter we send is one Asana's OpenAPI description declares."""
 
-from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-import yaml
 
 from asana_dlt import settings
+from asana_sim import spec as sim_spec
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "asana_oas.yaml"
 PAGING = {"limit", "offset", "opt_fields"}
 
 
 @pytest.fixture(scope="session")
 def spec() -> Dict[str, Any]:
-    with SPEC_PATH.open() as handle:
-        return yaml.safe_load(handle)
+    """Asana's description as committed in `asana_sim/asana_oas.json` (see test_derived_spec)."""
+    return sim_spec.load_spec()
 
 
 def _parameters(spec: Dict[str, Any], path: str) -> List[Dict[str, Any]]:
