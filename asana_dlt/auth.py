@@ -17,6 +17,8 @@ from dlt.common.typing import TSecretStrValue
 from dlt.sources.helpers.rest_client.auth import OAuth2ClientCredentials
 from requests import PreparedRequest, Response
 
+from .helpers import AsanaSourceError
+
 # Renew this long before the expiry Asana announced (`expires_in`, an hour for Asana's tokens).
 REFRESH_MARGIN_S = 60
 
@@ -34,7 +36,7 @@ def token_url_for(base_url: str) -> str:
     return f"{root}/-/oauth_token"
 
 
-class AsanaOAuthError(Exception):
+class AsanaOAuthError(AsanaSourceError):
     """Asana's token endpoint refused the app's credentials; the message names no secret."""
 
 
