@@ -141,6 +141,7 @@ def asana_source(
     cursors = ProjectCursors("tasks")
     memory = RunMemory()
     task_changes = TaskChanges()
+    catalog = Catalog(client, task_changes, _columns, _nested)
     first_listing_since = to_asana_time(start_date) if start_date else None
     stories_from = to_asana_time(stories_since) if stories_since else None
     wanted = {str(w) for w in workspaces} if workspaces else None
@@ -170,7 +171,7 @@ def asana_source(
         for workspace in workspace_page:
             path = f"/workspaces/{workspace['gid']}/projects"
             for page in client.pages(path, PROJECT_FIELDS, f"projects of workspace {_named(workspace)}"):
-                yield from page
+                yield from catalog.detach("projects", page, CATALOG)
 
     @_listed_whole("sections", projects, SECTION_FIELDS)
     def sections(project: Dict[str, Any]) -> Iterator[TDataItems]:
@@ -271,7 +272,6 @@ def asana_source(
                 yield _task_stories(client, task)
 
     # The catalog: plain list resources configured as data in settings.CATALOG.
-    catalog = Catalog(client, task_changes, _columns, _nested)
     parents = {"workspaces": workspaces_resource, "projects": projects, "teams": teams, "tasks": tasks}
     listed = catalog.build(CATALOG, parents)
 

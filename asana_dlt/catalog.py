@@ -9,7 +9,9 @@ configuration, as in dlt's `rest_api`; what is Asana-specific lives here:
   plan they need, and are not asked again in that workspace: everything else loads;
 - per-task resources list only the tasks this run found new or changed, which the `tasks`
   resource already decides (`TaskChanges`), so an incremental run costs nothing for the rest;
-- append-only listings (the audit log) keep one cursor per parent in the resource's state.
+- append-only listings (the audit log) keep one cursor per parent in the resource's state;
+- records the parent listing already holds (a project's custom field settings) are cut from the
+  parent's records before it loads (`detach`) and cost no request.
 """
 
 import threading
@@ -112,8 +114,23 @@ class Catalog:
         self.client = client
         self.changes = changes
         self.gate = PlanGate()
+        self._detached: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
+        self._lock = threading.Lock()
         self._columns = columns
         self._nested = nested
+
+    def detach(self, parent: str, records: List[Dict[str, Any]], endpoints: Any) -> List[Dict[str, Any]]:
+        """Cuts embedded child records out of a parent's page, for their own tables.
+
+        Called by the parent resource before it yields, so the parent's table never gets them
+        as a child table and the child resource finds them without a request.
+        """
+        embedded = [e for e in endpoints if e.parent == parent and e.embedded_in]
+        with self._lock:
+            for record in records:
+                for endpoint in embedded:
+                    self._detached[(endpoint.name, str(record["gid"]))] = record.pop(endpoint.embedded_in, None) or []
+        return records
 
     def build(self, endpoints: Any, parents: Dict[str, DltResource]) -> List[DltResource]:
         """One transformer per endpoint; an endpoint may feed a later one (portfolios -> items)."""
@@ -152,6 +169,12 @@ class Catalog:
 
     def _per_parent(self, endpoint: Endpoint, record: Dict[str, Any]) -> Iterator[List[Dict[str, Any]]]:
         if endpoint.only_organizations and not record.get("is_organization"):
+            return
+        if endpoint.embedded_in:
+            with self._lock:
+                rows = self._detached.pop((endpoint.name, str(record["gid"])), [])
+            if rows:
+                yield rows
             return
         yield from self.listing(endpoint, record)
 

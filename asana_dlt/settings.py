@@ -24,6 +24,10 @@ MAX_LISTING_RESTARTS = 3
 
 WORKSPACE_FIELDS: Tuple[str, ...] = ("name", "is_organization", "email_domains")
 
+# A project's custom field settings come inside the project listing (no request per project):
+# the `custom_field_settings` table is cut from the project records (see `Endpoint.embedded_in`).
+CUSTOM_FIELD_SETTING_FIELDS: Tuple[str, ...] = ("custom_field", "is_important", "parent", "project")
+
 PROJECT_FIELDS: Tuple[str, ...] = (
     "name",
     "archived",
@@ -46,6 +50,7 @@ PROJECT_FIELDS: Tuple[str, ...] = (
     "workspace",
     "members",
     "followers",
+    *(f"custom_field_settings.{name}" for name in CUSTOM_FIELD_SETTING_FIELDS),
 )
 
 SECTION_FIELDS: Tuple[str, ...] = ("name", "created_at", "project")
@@ -205,7 +210,7 @@ REFERENCE_FIELDS: FrozenSet[str] = frozenset(
 LIST_FIELDS: FrozenSet[str] = frozenset(
     {
         "memberships", "projects", "tags", "followers", "custom_fields", "likes", "members",
-        "workspaces", "email_domains", "dependencies", "dependents", "enum_options",
+        "workspaces", "email_domains", "dependencies", "dependents", "enum_options", "custom_field_settings",
     }
 )
 
@@ -269,6 +274,8 @@ class Endpoint:
             one cursor per parent.
         returned: Fields the endpoint returns without `opt_fields` (it has none), for column hints.
         table: The table's name when several resources fill one table.
+        embedded_in: The parent listing's field that already holds these records (it asks for
+            `fields` under that name): they are cut from the parent's records, no request made.
     """
 
     name: str
@@ -287,6 +294,7 @@ class Endpoint:
     cursor: Optional[Tuple[str, str]] = None
     returned: Tuple[str, ...] = ()
     table: Optional[str] = None
+    embedded_in: Optional[str] = None
 
 
 CUSTOM_FIELD_FIELDS: Tuple[str, ...] = (
@@ -294,7 +302,6 @@ CUSTOM_FIELD_FIELDS: Tuple[str, ...] = (
     "currency_code", "is_global_to_workspace", "is_formula_field", "privacy_setting", "created_by",
     "enum_options.name", "enum_options.color", "enum_options.enabled",
 )
-CUSTOM_FIELD_SETTING_FIELDS: Tuple[str, ...] = ("custom_field", "is_important", "parent", "project")
 PROJECT_MEMBERSHIP_FIELDS: Tuple[str, ...] = ("parent", "member", "access_level")
 TEAM_MEMBERSHIP_FIELDS: Tuple[str, ...] = ("team", "user", "is_admin", "is_guest", "is_limited_access")
 WORKSPACE_MEMBERSHIP_FIELDS: Tuple[str, ...] = (
@@ -341,7 +348,7 @@ CATALOG: Tuple[Endpoint, ...] = (
     Endpoint("custom_fields", "/workspaces/{workspace_gid}/custom_fields", "workspaces",
              CUSTOM_FIELD_FIELDS, link="workspace__gid"),
     Endpoint("custom_field_settings", "/projects/{project_gid}/custom_field_settings", "projects",
-             CUSTOM_FIELD_SETTING_FIELDS),
+             CUSTOM_FIELD_SETTING_FIELDS, embedded_in="custom_field_settings"),
     Endpoint("project_memberships", "/projects/{project_gid}/project_memberships", "projects",
              PROJECT_MEMBERSHIP_FIELDS),
     Endpoint("team_memberships", "/teams/{team_gid}/team_memberships", "teams", TEAM_MEMBERSHIP_FIELDS),
