@@ -57,22 +57,43 @@ class TaskChanges:
 
 
 class PlanGate:
-    """Remembers which resources the account's plan lacks, per workspace, for one run."""
+    """Remembers which resources the account's plan lacks, per workspace, for one run.
+
+    The first listing of a plan-gated resource in a workspace is a probe: the others (a
+    hundred tasks' time tracking, say) wait for its answer instead of each meeting a 402.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._closed: Set[Tuple[str, str]] = set()
+        self._states: Dict[Tuple[str, str], Any] = {}  # "open", "closed", or the probe's Event
         self._warned: Set[str] = set()
 
-    def is_open(self, resource: str, workspace_gid: str) -> bool:
+    def turn(self, key: Tuple[str, str]) -> str:
+        """"probe" for the first caller of a key, then "open" or "closed" once it is known."""
         with self._lock:
-            return (resource, workspace_gid) not in self._closed
+            state = self._states.get(key)
+            if state is None:
+                self._states[key] = threading.Event()
+                return "probe"
+        if isinstance(state, threading.Event):
+            state.wait()
+            with self._lock:
+                state = self._states[key]
+        return str(state)
+
+    def settle(self, key: Tuple[str, str], is_open: bool) -> None:
+        """Records the probe's answer and lets the waiting listings go."""
+        with self._lock:
+            probe = self._states.get(key)
+            self._states[key] = "open" if is_open else "closed"
+        if isinstance(probe, threading.Event):
+            probe.set()
 
     def close(self, endpoint: Endpoint, workspace_gid: str, exc: PlanRequired) -> None:
         """Stops asking in this workspace; the first refusal of a run is logged, once."""
         name = endpoint.table or endpoint.name
+        self.settle((endpoint.name, workspace_gid), False)
         with self._lock:
-            self._closed.add((endpoint.name, workspace_gid))
             first = name not in self._warned
             self._warned.add(name)
         if first:
@@ -185,7 +206,9 @@ class Catalog:
     def listing(self, endpoint: Endpoint, record: Dict[str, Any]) -> Iterator[List[Dict[str, Any]]]:
         """The pages of one endpoint for one parent record, linked and gated by plan."""
         workspace = _workspace_of(record)
-        if endpoint.plan and not self.gate.is_open(endpoint.name, workspace):
+        key = (endpoint.name, workspace)
+        turn = self.gate.turn(key) if endpoint.plan else "open"
+        if turn == "closed":
             return
         gid = str(record["gid"])
         path = _fill(endpoint.path, gid)
@@ -201,6 +224,9 @@ class Catalog:
             for page in self.client.pages(
                 path, endpoint.fields, what, params, plan_statuses=statuses if endpoint.plan else ()
             ):
+                if turn == "probe":
+                    self.gate.settle(key, True)
+                    turn = "open"
                 if endpoint.link:
                     for row in page:
                         row[endpoint.link] = gid
@@ -210,7 +236,11 @@ class Catalog:
                     yield page
         except PlanRequired as exc:
             self.gate.close(endpoint, workspace, exc)
+            turn = "closed"
             return
+        finally:
+            if turn == "probe":  # no answer either way (an error, or a listing skipped): don't block others
+                self.gate.settle(key, True)
         if cursor:
             cursor.commit()
 
