@@ -66,8 +66,8 @@ class AsanaRefreshTokenAuth(OAuth2ClientCredentials):
         except Exception as exc:
             status = getattr(getattr(exc, "response", None), "status_code", None)
             raise AsanaOAuthError(
-                f"Asana's token endpoint refused the OAuth app's credentials ({status or type(exc).__name__}): "
-                f"{OAUTH_HELP}."
+                f"Asana's token endpoint refused the OAuth app's credentials ({status or type(exc).__name__}"
+                f" from {self.access_token_url}): {OAUTH_HELP}."
             ) from None
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:

@@ -26,7 +26,9 @@ WORKSPACE_FIELDS: Tuple[str, ...] = ("name", "is_organization", "email_domains")
 
 # A project's custom field settings come inside the project listing (no request per project):
 # the `custom_field_settings` table is cut from the project records (see `Endpoint.embedded_in`).
-CUSTOM_FIELD_SETTING_FIELDS: Tuple[str, ...] = ("custom_field", "is_important", "parent", "project")
+# `custom_field.name`, not `custom_field`: the compact custom field carries its enum options, which
+# `custom_fields` already holds.
+CUSTOM_FIELD_SETTING_FIELDS: Tuple[str, ...] = ("custom_field.name", "is_important", "parent", "project")
 
 PROJECT_FIELDS: Tuple[str, ...] = (
     "name",

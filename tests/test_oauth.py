@@ -84,7 +84,7 @@ def test_wrong_refresh_token_stops_with_one_line_naming_the_fix(tmp_path: Path) 
     cause = root_cause(err.value)
     assert isinstance(cause, AsanaSourceError)
     message = str(cause)
-    assert message.startswith("Asana's token endpoint refused the OAuth app's credentials (400)")
+    assert message.startswith(f"Asana's token endpoint refused the OAuth app's credentials (400 from {sim.base_url[:-8]}/-/oauth_token)")
     assert "refresh_token" in message and "\n" not in message
     assert not any(s in message for s in (*SECRETS, "revoked-refresh-token-1f0a"))
     assert counts(pipeline) == {}
