@@ -23,7 +23,7 @@ from dlt.common.typing import TDataItems
 from dlt.extract.resource import DltResource
 
 from .helpers import AsanaClient, PlanRequired
-from .settings import Endpoint
+from .settings import PAGE_SIZE, Endpoint
 
 # Statuses that mean "your plan lacks this endpoint" rather than "this one object is out of reach":
 # Enterprise-only endpoints answer other plans' tokens 403, the rest 402.
@@ -234,6 +234,10 @@ class Catalog:
                     cursor.saw(page)
                 if page:
                     yield page
+                if cursor and len(page) < PAGE_SIZE:
+                    # A stream (the audit log) offers a next page forever; a short page is its
+                    # present end, and the next run resumes from the cursor.
+                    break
         except PlanRequired as exc:
             self.gate.close(endpoint, workspace, exc)
             turn = "closed"

@@ -159,7 +159,7 @@ def get_audit_log_events(req: Req) -> Listing:
     for name, key in (("event_type", "event_type"), ("resource_gid", "resource")):
         if name in req.params:
             out = [e for e in out if (e[key]["gid"] if key == "resource" else e[key]) == req.params[name]]
-    return Listing(out)
+    return Listing(out, stream=True)
 
 
 CATALOG_ROUTES: list[tuple[str, str, Callable[[Req], Listing]]] = [

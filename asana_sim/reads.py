@@ -37,6 +37,7 @@ class Listing:
     items: list[Record]
     paginate: bool = True
     max_items: int | None = None
+    stream: bool = False  # keeps answering next_page past the end, as the audit log does
 
 
 @dataclass

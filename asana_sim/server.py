@@ -152,6 +152,8 @@ class App:
                                               self.base_url)
         except OffsetError as exc:
             raise bad_request(str(exc)) from exc
+        if result.stream and next_page is None and items and limit is not None:
+            next_page = self.pager.stream_tail(items, limit, path, params, self.base_url)
         with self.store.lock:
             out: dict[str, Any] = {"data": [fields.project(self.store, r, tree) for r in page]}
         if limit is not None:

@@ -188,8 +188,11 @@ def test_audit_log_validates_and_is_enterprise_only(shared_sim: Any) -> None:
     body = api.get(path, limit=100).json()
     _validator("GET", "/workspaces/{workspace_gid}/audit_log_events").validate(body)
     assert body["data"] and {"gid", "created_at", "event_type", "actor", "resource", "context"} <= set(body["data"][0])
-    later = api.get(path, limit=100, start_at=body["data"][-1]["created_at"]).json()["data"]
-    assert [e["gid"] for e in later] == [body["data"][-1]["gid"]]  # start_at is inclusive
+    later = api.get(path, limit=100, start_at=body["data"][-1]["created_at"]).json()
+    assert [e["gid"] for e in later["data"]] == [body["data"][-1]["gid"]]  # start_at is inclusive
+    # A stream, as Asana's: a next page past the end, answered empty, with a next page again.
+    past = api.session.get(later["next_page"]["uri"], timeout=10).json()
+    assert past["data"] == [] and past["next_page"]["offset"]
 
 
 @pytest.mark.parametrize("enterprise,premium,status", [(False, True, 403), (False, False, 402)])
