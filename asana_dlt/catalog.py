@@ -23,11 +23,11 @@ from dlt.common.typing import TDataItems
 from dlt.extract.resource import DltResource
 
 from .helpers import AsanaClient, PlanRequired
-from .settings import PAGE_SIZE, Endpoint
+from .settings import PAGE_SIZE, PLAN_ENTERPRISE, Endpoint
 
 # Statuses that mean "your plan lacks this endpoint" rather than "this one object is out of reach":
-# Enterprise-only endpoints answer other plans' tokens 403, the rest 402.
-_PLAN_STATUSES = {"enterprise": (402, 403), "other": (402,)}
+# Enterprise-only endpoints answer other plans' tokens 403 (402 without any paid plan), the rest 402.
+_PLAN_STATUSES: Dict[str, Tuple[int, ...]] = {PLAN_ENTERPRISE: (402, 403)}
 
 
 class TaskChanges:
@@ -219,11 +219,9 @@ class Catalog:
         if cursor and cursor.since:
             params[endpoint.cursor[1]] = cursor.since  # type: ignore[index]
         what = f"{endpoint.table or endpoint.name} of {record.get('resource_type', 'object')} {_named(record)}"
-        statuses = _PLAN_STATUSES["enterprise" if endpoint.plan and "Enterprise" in endpoint.plan else "other"]
+        statuses = _PLAN_STATUSES.get(endpoint.plan, (402,)) if endpoint.plan else ()
         try:
-            for page in self.client.pages(
-                path, endpoint.fields, what, params, plan_statuses=statuses if endpoint.plan else ()
-            ):
+            for page in self.client.pages(path, endpoint.fields, what, params, plan_statuses=statuses):
                 if turn == "probe":
                     self.gate.settle(key, True)
                     turn = "open"
