@@ -215,3 +215,18 @@ def test_cli_exits_0_when_a_plan_gated_table_is_selected(tmp_path: Path) -> None
     gated = [line for line in done.stderr.splitlines() if "Not loading goals" in line]
     assert len(gated) == 1 and "paid plan" in gated[0]
     assert "custom_fields" in done.stdout
+
+
+def test_audit_log_without_enterprise_and_a_forbidden_project(tmp_path: Path, dlt_log: pytest.LogCaptureFixture) -> None:
+    """403 means "needs Enterprise" only for the audit log; elsewhere it skips that one object."""
+    with AsanaSim(token=TOKEN, config=SimConfig(seed=2, tasks=10, projects=3)) as sim:
+        forbidden = sim.store.all("project")[0]
+        sim.config.forbidden_projects = {forbidden["gid"]}
+        pipeline = new_pipeline(tmp_path, "no_enterprise")
+        pipeline.run(everything(sim).with_resources("workspaces", "projects", "project_memberships", "audit_log_events"))
+        memberships = {m["gid"] for m in sim.store.all("project_membership") if m["parent"] is not forbidden}
+    messages = [r.getMessage() for r in dlt_log.records if r.levelno == logging.WARNING]
+    gated = [m for m in messages if m.startswith("Not loading")]
+    assert len(gated) == 1 and gated[0].startswith("Not loading audit_log_events: Asana answered 403") and "Enterprise" in gated[0]
+    assert any("Skipping project_memberships of project" in m and forbidden["gid"] in m for m in messages)
+    assert gids(pipeline, "project_memberships") == memberships
