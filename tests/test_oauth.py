@@ -1,6 +1,7 @@
 """OAuth: an app's refresh token exchanged at Asana's token endpoint, renewed before expiry and
 when Asana lets a token lapse mid-run; the app's three secrets never leave the POST body."""
 
+import json
 import time
 from pathlib import Path
 from typing import Any, Dict, List
@@ -65,8 +66,11 @@ def test_a_run_survives_the_token_expiring_midway_and_no_secret_lands_anywhere(
     loaded = counts(pipeline)
     assert {t: loaded.get(t, 0) for t in CORE} == {t: expected[t] for t in CORE}
     assert "Making GET request" in dlt_log.text  # the capture works
+    trace = json.dumps(pipeline.last_trace.asdict(), default=str)
+    assert "client_id" in trace  # the trace lists the resolved config: the check can fail
     for secret in SECRETS:
         assert secret not in dlt_log.text
+        assert secret not in trace
         leaked = [str(p) for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
         assert leaked == []
 
