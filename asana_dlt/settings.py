@@ -236,7 +236,7 @@ NESTED_COLUMN_TYPES: Dict[str, Dict[str, str]] = {
 
 # Fields holding an object of values, not a reference: dlt flattens them into `<field>__<key>`
 # columns, so no column of the object's own name is hinted.
-OBJECT_FIELDS: FrozenSet[str] = frozenset({"effort", "actor", "resource", "context", "details"})
+OBJECT_FIELDS: FrozenSet[str] = frozenset({"effort", "metric", "actor", "resource", "context", "details"})
 
 
 # --- The catalog: every plain list resource beyond the core eight, as data ----------------------
