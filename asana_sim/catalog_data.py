@@ -104,13 +104,12 @@ def generate_catalog(gen: Any, workspaces: list[Record], users: list[Record], te
                         effort={"type": "hours", "value": rng.randint(1, 40)}, created_by=project["owner"],
                         resource_subtype="project_allocation", workspace=project["workspace"])
     for task in store.all("task"):
-        task.setdefault("dependencies", [])
-        task.setdefault("dependents", [])
+        # Tasks without dependencies answer the spec's default, an empty list.
         if task["parent"] is None and task["projects"] and rng.random() < 0.08:
             siblings = store.project_tasks[task["projects"][0]["gid"]]
             blocker = store.by_gid[rng.choice(siblings)]
-            if blocker is not task and blocker not in task["dependencies"]:
-                task["dependencies"].append(blocker)
+            if blocker is not task and blocker not in task.get("dependencies", ()):
+                task.setdefault("dependencies", []).append(blocker)
                 blocker.setdefault("dependents", []).append(task)
         if rng.random() < 0.1:
             home = store.root_task(task)["projects"]
