@@ -115,7 +115,7 @@ def asana_source(
 
     Args:
         access_token: Asana personal access token, from `[sources.asana_dlt]` in secrets.toml
-            or `SOURCES__ASANA_DLT__ACCESS_TOKEN`.
+            or `SOURCES__ASANA_DLT__ACCESS_TOKEN`; or none, with an OAuth app's three below.
         base_url: Asana's API root; point it at `asana_sim` to run without an account.
         workspaces: Gids or names of the workspaces to load; None loads every workspace the
             token can see. A name or gid that matches none stops the run before anything loads.
