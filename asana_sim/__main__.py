@@ -39,6 +39,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--oauth-app", nargs=3, default=None, metavar=("CLIENT_ID", "SECRET", "REFRESH_TOKEN"),
                    help="an OAuth app whose refresh token POST /-/oauth_token exchanges")
     p.add_argument("--oauth-token-ttl", type=float, default=SimConfig.oauth_token_ttl_s)
+    p.add_argument("--exports", action=argparse.BooleanOptionalAction, default=False,
+                   help="the workspace has the plan for resource exports (else 402)")
+    p.add_argument("--export-seconds", type=float, default=SimConfig.export_seconds,
+                   help="how long an export job runs, on the simulator's clock")
+    p.add_argument("--export-fail", action="store_true", help="export jobs end failed")
+    p.add_argument("--export-nested-subtasks", action="store_true",
+                   help="subtasks come nested in their parent's export line")
     return p.parse_args(argv)
 
 
@@ -55,7 +62,9 @@ def config_from(args: argparse.Namespace) -> SimConfig:
                      oauth_client_id=(args.oauth_app or [None])[0],
                      oauth_client_secret=(args.oauth_app or [None, None])[1],
                      oauth_refresh_token=(args.oauth_app or [None, None, None])[2],
-                     oauth_token_ttl_s=args.oauth_token_ttl)
+                     oauth_token_ttl_s=args.oauth_token_ttl, exports=args.exports,
+                     export_seconds=args.export_seconds, export_fail=args.export_fail,
+                     export_nested_subtasks=args.export_nested_subtasks)
 
 
 def main(argv: list[str] | None = None) -> int:

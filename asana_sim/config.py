@@ -48,6 +48,13 @@ class SimConfig:
         oauth_refresh_token: The refresh token the app was granted.
         oauth_token_ttl_s: Lifetime of issued access tokens on the simulator's clock.
         forbidden_projects: Project gids the token may not read (403).
+        exports: Whether the workspace has the plan for resource exports (Enterprise+ or the
+            Compliance add-on); off, like a free workspace: `POST /exports/resource` answers 402.
+        export_seconds: How long an export job stays `in_progress`, on the simulator's clock.
+        export_fail: Jobs created while this is on end `failed` instead of `succeeded`.
+        export_nested_subtasks: Subtasks come nested in their parent's line (`subtasks` array)
+            instead of as lines of their own; Asana does not document which.
+        export_link_ttl_s: Lifetime of a download link from the moment a job answer carried it.
     """
 
     seed: int = 1
@@ -81,3 +88,8 @@ class SimConfig:
     oauth_refresh_token: str | None = None
     oauth_token_ttl_s: float = 3600.0
     forbidden_projects: set[str] = field(default_factory=set)
+    exports: bool = False
+    export_seconds: float = 5.0
+    export_fail: bool = False
+    export_nested_subtasks: bool = False
+    export_link_ttl_s: float = 300.0

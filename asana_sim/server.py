@@ -17,6 +17,7 @@ from . import fields, spec
 from .config import SimConfig
 from .data import generate
 from .errors import ApiError, bad_request
+from .exports import DOWNLOAD_PREFIX, Exports
 from .faults import Drop, Faults
 from .oauth import TOKEN_PATH, OAuthServer
 from .pagination import OffsetError, Paginator
@@ -50,10 +51,11 @@ def build_routes() -> list[Route]:
     """All implemented routes, most specific (most literal segments) first."""
     from .catalog_reads import CATALOG_ROUTES
     from .events import EVENT_ROUTES
+    from .exports import EXPORT_ROUTES
     from .search import SEARCH_ROUTES
     from .writes import WRITE_ROUTES
 
-    all_routes = READ_ROUTES + WRITE_ROUTES + EVENT_ROUTES + SEARCH_ROUTES + CATALOG_ROUTES
+    all_routes = READ_ROUTES + WRITE_ROUTES + EVENT_ROUTES + SEARCH_ROUTES + CATALOG_ROUTES + EXPORT_ROUTES
     routes = [Route(m, p, h) for m, p, h in all_routes]
     routes.sort(key=lambda r: -r.op.literal_segments)
     return routes
@@ -195,9 +197,10 @@ class Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self._send_bytes(status, _dumps(body), headers)
 
-    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None,
+                    content_type: str = "application/json; charset=UTF-8") -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -217,6 +220,12 @@ class Handler(BaseHTTPRequestHandler):
         params = dict(parse_qsl(split.query, keep_blank_values=True))
         if split.path.startswith("/_sim/"):
             self._control(method, split.path)
+            return
+        if split.path.startswith(DOWNLOAD_PREFIX) and method == "GET":
+            status, data, kind = app.sim.exports.download(split.path, split.query, self.headers)
+            app.log.add(RequestRecord(method, DOWNLOAD_PREFIX.rstrip("/"), {}, status,
+                                      time.perf_counter() - start, start))
+            self._send_bytes(status, data, content_type=kind)
             return
         if split.path == TOKEN_PATH and method == "POST":
             self._send(*app.oauth.token(body))
@@ -299,6 +308,7 @@ class AsanaSim:
         from .events import EventLog
 
         self.events = EventLog(self.store, clock)
+        self.exports = Exports(self.store, lambda: self.config, clock)
         self._app = App(self.store, self.config, token, clock, self)
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -329,6 +339,7 @@ class AsanaSim:
         self._httpd = _Server((self.host, self.port), handler)
         self.port = self._httpd.server_address[1]
         self._app.base_url = self.base_url
+        self.exports.base_url = f"http://{self.host}:{self.port}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="asana-sim",
                                         daemon=True)
         self._thread.start()
