@@ -16,6 +16,7 @@ from dlt.common.typing import TDataItems, TSecretStrValue
 from dlt.extract.resource import DltResource
 
 from .catalog import Catalog, TaskChanges
+from .export import ExportPage, FullLoads, exported_children
 from .helpers import TOKEN_HELP, AsanaClient, AsanaSourceError, create_client
 from .incremental import ProjectCursors, RunMemory, to_asana_time
 from .rate_limit import RateLimiter
@@ -23,6 +24,8 @@ from .settings import (
     CATALOG,
     COLUMN_TYPES,
     DEFAULT_BASE_URL,
+    DEFAULT_EXPORT_TIMEOUT_MINUTES,
+    DEFAULT_FULL_LOAD,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_REQUESTS_PER_MINUTE,
     LIST_FIELDS,
@@ -110,6 +113,8 @@ def asana_source(
     client_id: Optional[TSecretStrValue] = None,
     client_secret: Optional[TSecretStrValue] = None,
     refresh_token: Optional[TSecretStrValue] = None,
+    full_load: str = DEFAULT_FULL_LOAD,
+    export_timeout_minutes: float = DEFAULT_EXPORT_TIMEOUT_MINUTES,
 ) -> Sequence[DltResource]:
     """Builds the Asana resources; nothing is requested until the pipeline runs.
 
@@ -145,6 +150,7 @@ def asana_source(
     first_listing_since = to_asana_time(start_date) if start_date else None
     stories_from = to_asana_time(stories_since) if stories_since else None
     wanted = {str(w) for w in workspaces} if workspaces else None
+    full_loads = FullLoads(client, full_load, export_timeout_minutes * 60, first_listing_since, stories_from)
 
     @dlt.resource(
         name="workspaces", write_disposition="replace", primary_key="gid", columns=_columns(WORKSPACE_FIELDS)
@@ -212,6 +218,12 @@ def asana_source(
         nested_hints=_nested(TASK_FIELDS),
     )
     def tasks(project: Dict[str, Any]) -> Iterator[TDataItems]:
+        exported = full_loads.for_project(project, full_load=not cursors.previous())
+        if exported is not None:  # the workspace's tasks come in its export (export.py)
+            for page in exported.pages:
+                yield _exported(page)
+            cursors.advance(project["gid"], exported.created_at)
+            return
         since = cursors.since(project["gid"]) or first_listing_since
         params = {"project": project["gid"], **({"modified_since": since} if since else {})}
         newest: Optional[str] = None
@@ -247,6 +259,13 @@ def asana_source(
                     memory.claim_stories(task["gid"])
         return fresh, changed
 
+    def _exported(page: ExportPage) -> ExportPage:
+        """Keeps the exported tasks this run has not taken yet; their stories ride on the page."""
+        fresh = [task for task in page if memory.first_sighting(task)]
+        for task in fresh:
+            task_changes.mark(task["gid"])
+        return fresh
+
     def _subtask_tree(task: Dict[str, Any], loaded_until: Optional[str]) -> List[Dict[str, Any]]:
         collected: List[Dict[str, Any]] = []
         path = f"/tasks/{task['gid']}/subtasks"
@@ -267,6 +286,11 @@ def asana_source(
         data_from=tasks, name="stories", write_disposition="merge", primary_key="gid", columns=_columns(STORY_FIELDS)
     )
     def stories(task_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
+        exported = exported_children(task_page, "stories")
+        if exported is not None:
+            if exported:
+                yield exported
+            return
         for task in task_page:
             if memory.take_story_claim(task["gid"]):
                 yield _task_stories(client, task)

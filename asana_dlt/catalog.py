@@ -22,6 +22,7 @@ from dlt.common import logger
 from dlt.common.typing import TDataItems
 from dlt.extract.resource import DltResource
 
+from .export import exported_children
 from .helpers import AsanaClient, PlanRequired
 from .settings import PAGE_SIZE, PLAN_ENTERPRISE, Endpoint
 
@@ -171,6 +172,11 @@ class Catalog:
         listing = self._per_task if endpoint.per_task else self._per_parent
 
         def rows(parent_data: TDataItems) -> Iterator[Any]:
+            exported = exported_children(parent_data, endpoint.name) if endpoint.per_task else None
+            if exported is not None:  # carried by a page of a full load by export
+                if exported:
+                    yield exported
+                return
             for record in parent_data if isinstance(parent_data, list) else [parent_data]:
                 yield from listing(endpoint, record)
 
