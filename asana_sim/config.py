@@ -54,6 +54,8 @@ class SimConfig:
         export_fail: Jobs created while this is on end `failed` instead of `succeeded`.
         export_nested_subtasks: Subtasks come nested in their parent's line (`subtasks` array)
             instead of as lines of their own; Asana does not document which.
+        export_snapshot: "start" builds an export's file when the job starts (writes made while
+            it runs are not in it), "end" when it completes (they are).
         export_link_ttl_s: Lifetime of a download link from the moment a job answer carried it.
     """
 
@@ -92,4 +94,5 @@ class SimConfig:
     export_seconds: float = 5.0
     export_fail: bool = False
     export_nested_subtasks: bool = False
+    export_snapshot: str = "start"
     export_link_ttl_s: float = 300.0

@@ -1,8 +1,9 @@
 """Asana's resource export: `POST /exports/resource`, `GET /jobs/{job_gid}` and the file link.
 
 A job is `in_progress` until `export_seconds` have passed on the simulator's clock, then
-`succeeded` (or `failed` with `export_fail`). Its file is built when the job completes, from the
-store as it is then: writes made while the job ran may or may not be in it, as on Asana. The
+`succeeded` (or `failed` with `export_fail`). Its file is built from the store as it is when the
+job starts (`export_snapshot="start"`) or completes (`"end"`): writes made while the job ran may
+or may not be in it, as on Asana, where each object is current at some moment between. The
 link is served outside `/api/1.0` like an S3 pre-signed URL: it refuses a request that carries
 an `Authorization` header (S3: "Only one auth mechanism allowed") and expires
 `export_link_ttl_s` after the job answer that handed it out.
@@ -85,6 +86,8 @@ class Exports:
                     raise ApiError(403, ONE_AT_A_TIME)
             job = Job(req.store.new_gid(), req.store.new_gid(), workspace, params, self.clock(),
                       bool(cfg.export_fail))
+            if cfg.export_snapshot == "start" and not job.failed:
+                job.file = self._build(job)
             self.jobs[job.gid] = job
             return Raw({"data": self._job_body(job)}, status=201)
 
@@ -100,8 +103,9 @@ class Exports:
             return "in_progress"
         if job.failed:
             return "failed"
-        if job.file is None:
-            job.file = self._build(job)
+        if job.completed_s is None:
+            if job.file is None:
+                job.file = self._build(job)
             job.completed_s = max(self.clock(), job.created_s)
         return "succeeded"
 
@@ -140,7 +144,7 @@ class Exports:
                                   " or the Authorization header should be specified"), "application/xml"
         date, expires = params.get("X-Amz-Date", ""), params.get("X-Amz-Expires", "")
         job = self.jobs.get(job_gid)
-        if job is None or job.file is None or not hmac.compare_digest(
+        if job is None or job.completed_s is None or job.file is None or not hmac.compare_digest(
                 params.get("X-Amz-Signature", ""), _sign(job_gid, date, expires)):
             return 403, _s3_error("SignatureDoesNotMatch", "The request signature we calculated does"
                                   " not match the signature you provided."), "application/xml"

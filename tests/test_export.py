@@ -1,0 +1,319 @@
+"""Full loads by Asana's resource export: the simulator's side, and the source against it.
+
+Every wait is on a fake clock shared by the simulator and `asana_dlt.export` (its `_sleep`
+advances it), so a five-minute job takes no time and nothing here sleeps.
+"""
+
+import gzip
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+import dlt
+import pytest
+import requests
+
+from asana_dlt import AsanaSourceError, asana_source
+from asana_dlt import export as export_module
+from asana_dlt.settings import EXPORT_MISSING_COLUMNS
+from asana_sim import AsanaSim, SimConfig
+from asana_sim.clock import fmt_ms
+from tests.conftest import rows
+from tests.test_e2e import new_pipeline, snapshot
+
+TOKEN = "sim-token-for-export-tests"
+START = 1_790_000_000.0  # 2026-09-21: after the generated data, as a real clock would be
+
+
+class FakeClock:
+    """The simulator's clock and the source's waiting clock; `sleep` moves it and calls hooks."""
+
+    def __init__(self) -> None:
+        self.now = START
+        self.sleeps: List[float] = []
+        self.on_sleep: List[Callable[[], None]] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        for hook in self.on_sleep:
+            hook()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(export_module, "_sleep", fake.sleep)
+    monkeypatch.setattr(export_module, "_monotonic", fake)
+    return fake
+
+
+def make_sim(clock: Callable[[], float], **config: Any) -> AsanaSim:
+    base = dict(seed=11, tasks=80, projects=3, exports=True, export_seconds=300.0)
+    return AsanaSim(token=TOKEN, config=SimConfig(**{**base, **config}), clock=clock).start()
+
+
+def run(pipeline: dlt.Pipeline, sim: AsanaSim, attachments: bool = False, **kwargs: Any) -> Any:
+    source = asana_source(access_token=TOKEN, base_url=sim.base_url, requests_per_minute=0, **kwargs)
+    source.resources["attachments"].selected = attachments
+    return pipeline.run(source)
+
+
+def api(sim: AsanaSim) -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {TOKEN}"
+    return session
+
+
+def org_gid(sim: AsanaSim) -> str:
+    return next(w["gid"] for w in sim.store.all("workspace") if w["is_organization"])
+
+
+def without_missing(snap: Dict[str, Any], pipeline: dlt.Pipeline) -> Dict[str, Any]:
+    """The snapshot minus the columns an export cannot give (settings.EXPORT_MISSING_COLUMNS)."""
+    out = dict(snap)
+    schema = pipeline.default_schema
+    for table, missing in EXPORT_MISSING_COLUMNS.items():
+        if table not in out:
+            continue
+        cols = sorted(c for c in schema.get_table_columns(table) if not c.startswith("_dlt"))
+        keep = [i for i, c in enumerate(cols) if c not in missing]
+        out[table] = sorted((tuple(r[i] for i in keep) for r in out[table]), key=repr)
+    return out
+
+
+# --- the simulator ------------------------------------------------------------------------------
+
+
+def test_sim_export_job_link_and_file(clock: FakeClock) -> None:
+    sim = make_sim(clock, tasks=30, projects=2)
+    try:
+        s, ws = api(sim), org_gid(sim)
+        request = {"workspace": ws, "export_request_parameters": [
+            {"resource_type": "task", "fields": ["name", "modified_at", "stories.text", "attachments.name"]},
+            {"resource_type": "team"}]}
+        created = s.post(f"{sim.base_url}/exports/resource", json={"data": request})
+        assert created.status_code == 201 and created.json()["data"]["status"] == "in_progress"
+        job = created.json()["data"]["gid"]
+        again = s.post(f"{sim.base_url}/exports/resource", json={"data": request})
+        assert again.status_code == 403  # one running export per workspace
+        clock.now += 299
+        assert s.get(f"{sim.base_url}/jobs/{job}").json()["data"]["status"] == "in_progress"
+        clock.now += 1
+        done = s.get(f"{sim.base_url}/jobs/{job}").json()["data"]
+        assert done["status"] == "succeeded"
+        url = done["new_resource_export"]["download_url"]
+        assert s.get(url).status_code == 400  # S3: a token beside the signature is refused
+        lines = [json.loads(x) for x in gzip.decompress(requests.get(url).content).splitlines()]
+        tasks = [x for x in lines if x["resource_type"] == "task"]
+        truth = [t for t in sim.store.all("task") if t["workspace"]["gid"] == ws]
+        assert {t["gid"] for t in tasks} == {t["gid"] for t in truth}  # subtasks as lines of their own
+        assert set(tasks[0]) == {"gid", "resource_type", "name", "modified_at", "stories", "attachments"}
+        assert all(set(st) == {"gid", "resource_type", "text"} for t in tasks for st in t["stories"])
+        assert sum(len(t["stories"]) for t in tasks) == sum(len(sim.store.stories(t)) for t in truth)
+        teams = [x for x in lines if x["resource_type"] == "team"]
+        assert len(teams) == len(sim.store.all("team")) and all("members" in t for t in teams)
+        clock.now += 301
+        assert requests.get(url).status_code == 403  # the link expired
+    finally:
+        sim.stop()
+
+
+def test_sim_export_plan_filters_fields_and_nesting(clock: FakeClock) -> None:
+    sim = make_sim(clock, exports=False, export_seconds=0, tasks=30, projects=2)
+    try:
+        s, ws = api(sim), org_gid(sim)
+        post = lambda entry: s.post(f"{sim.base_url}/exports/resource",  # noqa: E731
+                                    json={"data": {"workspace": ws, "export_request_parameters": [entry]}})
+        assert post({"resource_type": "task"}).status_code == 402
+        sim.config.exports = True
+        assert "nope" in post({"resource_type": "task", "fields": ["nope"]}).json()["errors"][0]["message"]
+        truth = sorted(t["modified_at"] for t in sim.store.all("task") if t["workspace"]["gid"] == ws)
+        middle = truth[len(truth) // 2]
+        sim.config.export_nested_subtasks = True
+        job = post({"resource_type": "task", "fields": ["modified_at"],
+                    "filters": {"modified_at.after": middle}}).json()["data"]
+        url = job["new_resource_export"]["download_url"]
+        lines = [json.loads(x) for x in gzip.decompress(requests.get(url).content).splitlines()]
+
+        def flat(items: List[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
+            for item in items:
+                yield item
+                yield from flat(item.get("subtasks", []))
+
+        got = sorted(t["modified_at"] for t in flat(lines) if "modified_at" in t)
+        assert got == [m for m in truth if m > middle]
+        assert all(t.get("parent") is None for t in lines)  # top-level lines only, subtasks nested
+    finally:
+        sim.stop()
+
+
+# --- the source ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def paged(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
+    """A paged full load of the workspace every export test loads, with attachments."""
+    tmp = tmp_path_factory.mktemp("paged")
+    sim = make_sim(lambda: START)
+    try:
+        pipeline = new_pipeline(tmp, "paged")
+        run(pipeline, sim, attachments=True, full_load="api")
+        return {"snapshot": without_missing(snapshot(pipeline), pipeline), "requests": len(sim.requests())}
+    finally:
+        sim.stop()
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["subtask-lines", "nested-subtasks"])
+def test_export_full_load_equals_the_paged_full_load(
+    tmp_path: Path, clock: FakeClock, paged: Dict[str, Any], nested: bool, dlt_log: Any
+) -> None:
+    sim = make_sim(clock, export_nested_subtasks=nested)
+    try:
+        pipeline = new_pipeline(tmp_path, "by_export")
+        run(pipeline, sim, attachments=True, full_load="auto")
+        assert without_missing(snapshot(pipeline), pipeline) == paged["snapshot"]
+        paths = Counter(r.path for r in sim.requests())
+        assert paths["/exports/resource"] == 2  # one job per workspace
+        assert not [p for p in paths if p.startswith("/tasks")]  # no listing, no stories per task
+        assert not [p for p in paths if p == "/attachments"]
+        assert sum(paths.values()) < paged["requests"] / 2
+        # The token never reached the file host: every download carried no Authorization.
+        assert sim.exports.downloads and all(d["status"] == 200 and not d["authorization"]
+                                             for d in sim.exports.downloads)
+        # Polling backed off from seconds to a minute (two workspaces' waits interleave).
+        assert set(clock.sleeps) <= {2.0, 4.0, 8.0, 16.0, 32.0, 60.0} and clock.sleeps[0] == 2.0
+        assert 60.0 in clock.sleeps and len(clock.sleeps) <= 2 * 9
+        assert "in_progress, 0m02s elapsed" in dlt_log.text
+        # The next run starts each project at the export's created_at.
+        cursors = pipeline.state["sources"]["asana"]["resources"]["tasks"]["projects"]
+        assert {c["modified_since"] for c in cursors.values()} == {
+            fmt_ms(int(j.created_s * 1000)) for j in sim.exports.jobs.values()}
+    finally:
+        sim.stop()
+
+
+def _fell_back(pipeline: dlt.Pipeline, sim: AsanaSim, log: Any, why: str, paged: Dict[str, Any]) -> None:
+    lines = [r.getMessage() for r in log.records if "through the paged API" in r.getMessage()]
+    assert lines and all(why in line for line in lines), lines
+    assert len(lines) == 2  # one line per workspace, not per project
+    assert without_missing(snapshot(pipeline), pipeline) == paged["snapshot"]
+    assert any(r.path.endswith("/stories") for r in sim.requests())
+
+
+def test_falls_back_without_the_plan(tmp_path: Path, clock: FakeClock, paged: Dict[str, Any], dlt_log: Any) -> None:
+    sim = make_sim(clock, exports=False)
+    try:
+        pipeline = new_pipeline(tmp_path, "no_plan")
+        run(pipeline, sim, attachments=True)
+        _fell_back(pipeline, sim, dlt_log, "plan has no resource exports (Enterprise+ or the Compliance add-on) (402:", paged)
+    finally:
+        sim.stop()
+
+
+def test_falls_back_while_another_export_runs(
+    tmp_path: Path, clock: FakeClock, paged: Dict[str, Any], dlt_log: Any
+) -> None:
+    sim = make_sim(clock)
+    try:
+        s = api(sim)
+        for ws in sim.store.all("workspace"):  # someone else's exports, unknown to this pipeline
+            body = {"workspace": ws["gid"], "export_request_parameters": [{"resource_type": "team"}]}
+            assert s.post(f"{sim.base_url}/exports/resource", json={"data": body}).status_code == 201
+        pipeline = new_pipeline(tmp_path, "busy")
+        run(pipeline, sim, attachments=True)
+        _fell_back(pipeline, sim, dlt_log, "another export of this workspace is running (Asana allows one at a time) (403:", paged)
+    finally:
+        sim.stop()
+
+
+def test_falls_back_on_a_failed_job(tmp_path: Path, clock: FakeClock, paged: Dict[str, Any], dlt_log: Any) -> None:
+    sim = make_sim(clock, export_fail=True)
+    try:
+        pipeline = new_pipeline(tmp_path, "failed")
+        run(pipeline, sim, attachments=True)
+        _fell_back(pipeline, sim, dlt_log, "failed", paged)
+    finally:
+        sim.stop()
+
+
+def test_falls_back_on_the_time_limit(tmp_path: Path, clock: FakeClock, paged: Dict[str, Any], dlt_log: Any) -> None:
+    sim = make_sim(clock, export_seconds=3 * 3600)
+    try:
+        pipeline = new_pipeline(tmp_path, "slow")
+        run(pipeline, sim, attachments=True, export_timeout_minutes=10)
+        _fell_back(pipeline, sim, dlt_log, "did not finish within 10 minutes", paged)
+        assert sum(clock.sleeps) <= 2 * 10 * 60  # two workspaces, each waited at most its limit
+    finally:
+        sim.stop()
+
+
+def test_export_mode_stops_with_one_line(tmp_path: Path, clock: FakeClock) -> None:
+    sim = make_sim(clock, exports=False)
+    try:
+        pipeline = new_pipeline(tmp_path, "forced")
+        with pytest.raises(Exception) as info:
+            run(pipeline, sim, full_load="export")
+        assert "full_load = \"auto\"" in str(info.value) and "402" in str(info.value)
+        with pytest.raises(Exception, match="full_load must be one of auto, export, api"):
+            run(new_pipeline(tmp_path, "bad"), sim, full_load="sometimes")
+    finally:
+        sim.stop()
+
+
+def test_changes_during_the_job_arrive_with_the_next_run(tmp_path: Path, clock: FakeClock) -> None:
+    sim = make_sim(clock)
+    try:
+        s = api(sim)
+        task = next(t for t in sim.store.all("task") if t["parent"] is None and t["workspace"]["is_organization"])
+        changed: List[str] = []
+
+        def change_once() -> None:  # while the job runs, after its snapshot was taken
+            if not changed:
+                changed.append(task["gid"])
+                assert s.put(f"{sim.base_url}/tasks/{task['gid']}", json={"data": {"name": "Renamed mid-export"}}).ok
+                assert s.post(f"{sim.base_url}/tasks/{task['gid']}/stories", json={"data": {"text": "mid"}}).ok
+
+        clock.on_sleep.append(change_once)
+        pipeline = new_pipeline(tmp_path, "continuity")
+        run(pipeline, sim)
+        assert changed
+        name = rows(pipeline, f"SELECT name FROM asana_data.tasks WHERE gid = '{task['gid']}'")[0][0]
+        assert name != "Renamed mid-export"  # the export's snapshot predates the change
+        sim.reset_requests()
+        run(pipeline, sim)
+        assert rows(pipeline, f"SELECT name FROM asana_data.tasks WHERE gid = '{task['gid']}'") == [("Renamed mid-export",)]
+        texts = rows(pipeline, f"SELECT text FROM asana_data.stories WHERE target__gid = '{task['gid']}'")
+        assert ("mid",) in texts and len(texts) == len(sim.store.stories(task))
+        # Nothing loaded twice: only the changed task's stories were read again.
+        assert [r.path for r in sim.requests() if r.path.endswith("/stories")] == [f"/tasks/{task['gid']}/stories"]
+        assert rows(pipeline, "SELECT count(*) FROM asana_data.tasks")[0][0] == sim.expected_counts()["tasks"]
+    finally:
+        sim.stop()
+
+
+def test_a_rerun_after_a_kill_picks_up_the_running_job(tmp_path: Path, clock: FakeClock) -> None:
+    sim = make_sim(clock)
+    try:
+        pipeline = new_pipeline(tmp_path, "resumed")
+        s = api(sim)
+        # What a run killed while waiting leaves behind: its jobs running, their gids on disk.
+        jobs = export_module.JobFile(str(Path(pipeline.working_dir) / export_module.JOBS_FILE))
+        for ws in sim.store.all("workspace"):
+            body = {"workspace": ws["gid"], "export_request_parameters": [
+                {"resource_type": "task", "fields": export_module.export_fields()}]}
+            jobs.put(ws["gid"], s.post(f"{sim.base_url}/exports/resource", json={"data": body}).json()["data"]["gid"])
+        sim.reset_requests()
+        clock.now += 100
+        run(pipeline, sim)
+        paths = Counter(r.path for r in sim.requests())
+        assert paths["/exports/resource"] == 0 and paths["/_export"] == 2  # resumed, not refused
+        assert rows(pipeline, "SELECT count(*) FROM asana_data.tasks")[0][0] == sim.expected_counts()["tasks"]
+        assert jobs.get(org_gid(sim)) is None  # done jobs are forgotten
+    finally:
+        sim.stop()
