@@ -16,6 +16,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
 from asana_dlt import AsanaSourceError, asana_source
 from asana_dlt.helpers import TOKEN_HELP
+from asana_dlt.settings import FULL_LOAD_MODES
 
 PIPELINE_NAME = "asana"
 DEMO_PIPELINE_NAME = "asana_demo"
@@ -38,6 +39,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "--full-refresh",
         action="store_true",
         help="drop this source's tables and incremental state, then load everything again",
+    )
+    parser.add_argument(
+        "--full-load",
+        choices=FULL_LOAD_MODES,
+        default=None,
+        help="how a full load gets tasks and stories: auto (Asana's resource export, else the paged API),"
+        " export (or stop), api (default: full_load under [sources.asana_dlt], else auto)",
     )
     parser.add_argument(
         "--demo",
@@ -123,6 +131,11 @@ def root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+def _full_load(args: argparse.Namespace) -> Dict[str, Any]:
+    """`--full-load` when given; otherwise the source reads `full_load` from its config."""
+    return {"full_load": args.full_load} if args.full_load else {}
+
+
 def run_demo(args: argparse.Namespace) -> None:
     """Loads the simulator, changes a few things through Asana's API, and loads again.
 
@@ -141,11 +154,13 @@ def run_demo(args: argparse.Namespace) -> None:
         destination = dlt.destinations.duckdb(DEMO_DUCKDB_FILE)
     pipeline = make_pipeline(DEMO_PIPELINE_NAME, destination, args.dataset, "none")
     pipeline.drop()
-    with AsanaSim(token=secrets.token_hex(16), config=SimConfig(seed=42)) as sim:
+    # `--full-load auto|export` gives the demo workspace the plan for resource exports.
+    exports = args.full_load in ("auto", "export")
+    with AsanaSim(token=secrets.token_hex(16), config=SimConfig(seed=42, exports=exports, export_seconds=0)) as sim:
         print(f"Asana simulator serving {sim.base_url}")
 
         def source() -> Any:
-            return asana_source(access_token=sim.token, base_url=sim.base_url)
+            return asana_source(access_token=sim.token, base_url=sim.base_url, **_full_load(args))
 
         info = run_once(pipeline, source(), args.resources, False)
         report(pipeline, info, f"first run: everything ({len(sim.requests())} requests)")
@@ -166,7 +181,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             run_demo(args)
         else:
             pipeline = make_pipeline(PIPELINE_NAME, args.destination, args.dataset, args.progress)
-            info = run_once(pipeline, asana_source(), args.resources, args.full_refresh)
+            info = run_once(pipeline, asana_source(**_full_load(args)), args.resources, args.full_refresh)
             report(pipeline, info, f"pipeline {PIPELINE_NAME} -> {args.destination} dataset {args.dataset}")
     except KeyboardInterrupt:
         print("error: interrupted; nothing from the unfinished run was loaded, run again to resume.", file=sys.stderr)

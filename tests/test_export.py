@@ -54,7 +54,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
 
 def make_sim(clock: Callable[[], float], **config: Any) -> AsanaSim:
-    base = dict(seed=11, tasks=80, projects=3, exports=True, export_seconds=300.0)
+    base = dict(seed=11, tasks=36, projects=2, exports=True, export_seconds=300.0)
     return AsanaSim(token=TOKEN, config=SimConfig(**{**base, **config}), clock=clock).start()
 
 
