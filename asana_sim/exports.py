@@ -48,7 +48,7 @@ class Job:
     failed: bool
     file: bytes | None = None
     completed_s: float | None = None
-    downloads: list[dict[str, Any]] = field(default_factory=list)
+    builder: threading.Thread | None = None
 
 
 class Exports:
@@ -105,9 +105,19 @@ class Exports:
             return "failed"
         if job.completed_s is None:
             if job.file is None:
-                job.file = self._build(job)
+                # Built beside the request threads, as Asana's job runs beside its API: a large
+                # account takes seconds, and the job stays in_progress until the file exists.
+                if job.builder is None:
+                    job.builder = threading.Thread(target=self._build_into, args=(job,), daemon=True)
+                    job.builder.start()
+                return "in_progress"
             job.completed_s = max(self.clock(), job.created_s)
         return "succeeded"
+
+    def _build_into(self, job: Job) -> None:
+        data = self._build(job)
+        with self._lock:
+            job.file = data
 
     def _job_body(self, job: Job) -> dict[str, Any]:
         status = self._status(job)

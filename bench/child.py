@@ -6,7 +6,7 @@ A child of its own, so that the wall time and peak RSS it reports belong to the 
 goes; the parent merges them); everything else it prints is ignored.
 
 Spec keys: `mode` ("source" or "floor"), `workdir`, `pipeline_name`, `loader_format`, plus
-for "source": `base_url`, `token`, `requests_per_minute`, `resources`; and for "floor":
+for "source": `base_url`, `token`, `requests_per_minute`, `resources`, `full_load`; and for "floor":
 `base_url`, `token`, `listings_file`, `formats` (see `bench.floor`).
 """
 
@@ -38,6 +38,7 @@ def run_source(spec: Dict[str, Any]) -> Dict[str, Any]:
         access_token=spec["token"],
         base_url=spec["base_url"],
         requests_per_minute=spec["requests_per_minute"],
+        **({"full_load": spec["full_load"]} if spec.get("full_load") else {}),
     )
     if spec.get("resources"):
         source = source.with_resources(*spec["resources"])
