@@ -6,7 +6,11 @@ advances it), so a five-minute job takes no time and nothing here sleeps.
 
 import gzip
 import json
-import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
@@ -21,7 +25,7 @@ from asana_dlt.settings import EXPORT_MISSING_COLUMNS
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.clock import fmt_ms
 from tests.conftest import rows
-from tests.test_e2e import new_pipeline, snapshot
+from tests.test_e2e import REPO, new_pipeline, snapshot
 
 TOKEN = "sim-token-for-export-tests"
 START = 1_790_000_000.0  # 2026-09-21: after the generated data, as a real clock would be
@@ -297,23 +301,33 @@ def test_changes_during_the_job_arrive_with_the_next_run(tmp_path: Path, clock: 
         sim.stop()
 
 
-def test_a_rerun_after_a_kill_picks_up_the_running_job(tmp_path: Path, clock: FakeClock) -> None:
-    sim = make_sim(clock)
+def test_kill_9_while_waiting_then_one_rerun_completes(tmp_path: Path) -> None:
+    # Real processes and the real clock: the job runs "forever" until the run waiting for it is
+    # killed, then finishes; the rerun must pick up that job, not meet the 403 of a new request.
+    sim = AsanaSim(token=TOKEN, config=SimConfig(seed=11, tasks=36, projects=2, exports=True,
+                                                 export_seconds=10**9)).start()
     try:
-        pipeline = new_pipeline(tmp_path, "resumed")
-        s = api(sim)
-        # What a run killed while waiting leaves behind: its jobs running, their gids on disk.
-        jobs = export_module.JobFile(str(Path(pipeline.working_dir) / export_module.JOBS_FILE))
-        for ws in sim.store.all("workspace"):
-            body = {"workspace": ws["gid"], "export_request_parameters": [
-                {"resource_type": "task", "fields": export_module.export_fields()}]}
-            jobs.put(ws["gid"], s.post(f"{sim.base_url}/exports/resource", json={"data": body}).json()["data"]["gid"])
+        env = dict(os.environ, SOURCES__ASANA_DLT__ACCESS_TOKEN=TOKEN, SOURCES__ASANA_DLT__BASE_URL=sim.base_url,
+                   DLT_DATA_DIR=str(tmp_path / "dlt"), PYTHONPATH=str(REPO),
+                   SOURCES__ASANA_DLT__REQUESTS_PER_MINUTE="0")
+        cmd = [sys.executable, str(REPO / "asana_dlt_pipeline.py"), "--progress", "none", "--full-load", "export"]
+        jobs = export_module.JobFile(str(tmp_path / "dlt" / "pipelines" / "asana" / export_module.JOBS_FILE))
+        victim = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while len(jobs._read()) < 2 and victim.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # waiting for a condition, not for time to pass
+        assert victim.poll() is None, "the run ended before it could be killed"
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        sim.config.export_seconds = 0  # the jobs finish while nobody waits
         sim.reset_requests()
-        clock.now += 100
-        run(pipeline, sim)
+        finished = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert finished.returncode == 0, finished.stderr[-2000:]
         paths = Counter(r.path for r in sim.requests())
         assert paths["/exports/resource"] == 0 and paths["/_export"] == 2  # resumed, not refused
+        assert len(sim.exports.jobs) == 2 and not jobs._read()  # done jobs are forgotten
+        pipeline = dlt.attach("asana", pipelines_dir=str(tmp_path / "dlt" / "pipelines"))
         assert rows(pipeline, "SELECT count(*) FROM asana_data.tasks")[0][0] == sim.expected_counts()["tasks"]
-        assert jobs.get(org_gid(sim)) is None  # done jobs are forgotten
+        assert rows(pipeline, "SELECT count(*) FROM asana_data.stories")[0][0] == sim.expected_counts()["stories"]
     finally:
         sim.stop()
