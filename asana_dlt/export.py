@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import dlt
 from dlt.common import json, logger
 from dlt.sources.helpers.requests import Client
-from requests import Response
+from requests import HTTPError, Response
 
 from .helpers import AsanaClient, AsanaSourceError, _raise_asana_errors, _SkipObject
 from .settings import (
@@ -168,7 +168,11 @@ class ExportJob:
         try:
             response = self.client.request(path, method=method, hooks={"response": [_raise_asana_errors]}, **kwargs)
         except _SkipObject as exc:
-            raise ExportUnavailable(_REASONS.get((method, exc.status), f"Asana said {exc.status}") + f" ({exc.status}: {exc.message})") from None
+            reason = _REASONS.get((method, exc.status), f"Asana said {exc.status}")
+            raise ExportUnavailable(f"{reason} ({exc.status}: {exc.message})") from None
+        except HTTPError as exc:  # 429 or 5xx still there after dlt's retries
+            status = exc.response.status_code if exc.response is not None else "?"
+            raise ExportUnavailable(f"Asana kept answering {method} {path} with {status}") from None
         body = _json(response)
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
             raise ExportUnavailable(f"Asana answered {method} {path} without a 'data' object")
