@@ -128,7 +128,7 @@ STORY_FIELDS: Tuple[str, ...] = (
     "new_resource_subtype",
     "project",
     "tag",
-    "custom_field",
+    "custom_field.name",
     "old_text_value",
     "new_text_value",
     "old_number_value",
