@@ -33,6 +33,7 @@ PROJECT_FIELDS: Tuple[str, ...] = (
     "created_at",
     "modified_at",
     "current_status_update",
+    "current_status_update.resource_subtype",  # on track, at risk, ...: the project's status
     "default_view",
     "due_on",
     "start_on",
