@@ -64,7 +64,7 @@ def build_models(pipeline: dlt.Pipeline, full_refresh: bool = False, run_tests: 
     # creating a virtual environment (which needs the network) for dbt.
     params = ["--fail-fast"] + (["--full-refresh"] if full_refresh else [])
     try:
-        with _profiles_dir(DBT_PROJECT_DIR):
+        with _dbt_environment(pipeline):
             runner = dlt.dbt.package(pipeline, str(DBT_PROJECT_DIR), venv=Venv.restore_current())
             models = runner.run_all(run_params=params)
             tests = runner.test() if run_tests else []
@@ -76,16 +76,22 @@ def build_models(pipeline: dlt.Pipeline, full_refresh: bool = False, run_tests: 
 
 
 @contextmanager
-def _profiles_dir(path: Path) -> Iterator[None]:
-    """Points dlt's runner at our profiles for one build, wherever the process was started
-    (a `[dbt_package_runner]` setting, in config or environment, wins)."""
-    previous = os.environ.get(_PROFILES_DIR_KEY)
-    os.environ.setdefault(_PROFILES_DIR_KEY, str(path))
+def _dbt_environment(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """For one build: dlt's runner reads our profiles wherever the process was started, and
+    dbt writes its build output and logs into the pipeline's working folder, not into the
+    repository (settings the user made, in config or environment, win)."""
+    wanted = {
+        _PROFILES_DIR_KEY: str(DBT_PROJECT_DIR),
+        "DBT_TARGET_PATH": os.path.join(pipeline.working_dir, "dbt", "target"),
+        "DBT_LOG_PATH": os.path.join(pipeline.working_dir, "dbt", "logs"),
+    }
+    added = [key for key in wanted if key not in os.environ]
+    os.environ.update({key: wanted[key] for key in added})
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(_PROFILES_DIR_KEY, None)
+        for key in added:
+            os.environ.pop(key, None)
 
 
 def describe(result: AnalyticsResult) -> str:
@@ -95,4 +101,25 @@ def describe(result: AnalyticsResult) -> str:
     return (
         f"Analytics: {len(result.models)} dbt models built in schema {result.schema} "
         f"({', '.join(names)}); {passed}/{len(result.tests)} data tests passed."
+    )
+
+
+NOTEBOOK = "notebooks/asana_charts.py"
+
+
+def where_to_look(pipeline: dlt.Pipeline) -> str:
+    """Commands that open the models: a query, the charts notebook, its static export."""
+    schema = models_schema(pipeline)
+    if pipeline.destination.destination_type.endswith("duckdb"):
+        with pipeline.sql_client() as client:
+            database = str(client.credentials.database)
+        query = f"""python -c "import duckdb; print(duckdb.connect('{database}').sql('select * from {schema}.asana__project'))\""""
+        args = f"-- --db {database} --schema {schema}"
+    else:
+        query = f"SELECT * FROM {schema}.asana__project;"
+        args = f"-- --postgres <connection url> --schema {schema}"
+    return (
+        f"Look at them: {query}\n"
+        f"Charts: marimo edit {NOTEBOOK} {args}\n"
+        f"Static charts: marimo export html --no-include-code {NOTEBOOK} -o asana_charts.html {args}"
     )
