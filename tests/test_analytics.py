@@ -216,3 +216,41 @@ def test_time_in_sections_ends_in_each_tasks_current_section(built: Built) -> No
     for row in stays:
         projects = sum(m["section"] is not None for m in store.records["task"][row["task_id"]]["memberships"])
         assert row["stays"] == moves[row["task_id"]] + projects
+
+
+def _fields(label: str) -> Dict[str, str]:
+    """A vega mark's accessible label ("open tasks: 3; assignee: Ana") as a dict."""
+    return dict(part.split(": ", 1) for part in label.split("; ") if ": " in part)
+
+
+def test_notebook_export_renders_its_charts_with_the_models_numbers(built: Built, tmp_path: Path) -> None:
+    """`marimo export html` of the notebook, opened offline in headless Chromium."""
+    from notebooks.render import CHROMIUM, export_html, render
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium)")
+    pytest.importorskip("playwright")
+    if built.pipeline.destination.destination_type.endswith("duckdb"):
+        with built.pipeline.sql_client() as client:
+            source = ["--db", str(client.credentials.database)]
+    else:
+        source = ["--postgres", str(POSTGRES)]
+    html = export_html(tmp_path / "charts.html", [*source, "--schema", built.schema])
+    charts = {chart.title: chart.marks for chart in render(html)}
+    assert sorted(charts) == sorted([
+        "Burn-up: tasks created vs completed", "Open tasks per assignee", "Open tasks per project",
+        "Distribution of days open", "Time in each section (days)"])
+
+    store = built.sim.store
+    tasks = store.all("task")
+    open_by_assignee = Counter((t["assignee"] or {}).get("name", "(unassigned)") for t in tasks if not t["completed"])
+    bars = [_fields(label) for label in charts["Open tasks per assignee"]]
+    assert Counter({b["assignee"]: int(b["open_tasks"]) for b in bars}) == open_by_assignee
+    open_by_project = sorted(
+        (p["name"], n) for p in store.all("project")
+        if (n := sum(not store.records["task"][g]["completed"] for g in store.project_tasks[p["gid"]])))
+    bars = [_fields(label) for label in charts["Open tasks per project"]]
+    assert sorted((b["project"], int(b["open_tasks"])) for b in bars) == open_by_project
+    assert len(charts["Burn-up: tasks created vs completed"]) == 2  # created and completed
+    assert sum(int(_fields(label)["tasks"]) for label in charts["Distribution of days open"]) == len(tasks)
+    assert charts["Time in each section (days)"]
