@@ -90,7 +90,7 @@ def test_demo_loads_twice_and_the_second_run_only_carries_the_changes(
     import duckdb
 
     with duckdb.connect(str(tmp_path / "asana_demo.duckdb"), read_only=True) as db:
-        assert db.sql("select count(*) from asana_data_analytics.asana__task").fetchone()[0] > 0
+        assert db.execute("select count(*) from asana_data_analytics.asana__task").fetchone()[0] > 0
 
 
 def test_unreachable_asana_is_one_line_naming_base_url(
