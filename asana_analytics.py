@@ -23,6 +23,8 @@ import dlt
 from dlt.common.runners import Venv
 from dlt.helpers.dbt.exceptions import DBTNodeResult, DBTProcessingError
 
+from asana_dlt import AsanaSourceError
+
 DBT_PROJECT_DIR = Path(__file__).resolve().parent / "asana_dbt"
 MODELS_SCHEMA_SUFFIX = "_analytics"
 _PROFILES_DIR_KEY = "DBT_PACKAGE_RUNNER__PACKAGE_PROFILES_DIR"
@@ -41,8 +43,9 @@ class AnalyticsResult:
         return [t for t in self.tests if t.status not in ("pass", "success")]
 
 
-class AnalyticsError(Exception):
-    """A model or a data test failed; the message names which and why, on one line."""
+class AnalyticsError(AsanaSourceError):
+    """A model or a data test failed; the message names which and why, on one line (the CLI
+    prints it as its `error:` line, as it does the source's own errors)."""
 
 
 def models_schema(pipeline: dlt.Pipeline) -> str:
@@ -73,7 +76,11 @@ def build_models(pipeline: dlt.Pipeline, full_refresh: bool = False, run_tests: 
     except DBTProcessingError as exc:
         failed = [r for r in (exc.run_results or []) if r.status not in ("pass", "success", "skipped")]
         detail = "; ".join(f"{r.model_name}: {str(r.message).strip().splitlines()[0] if r.message else r.status}" for r in failed[:3])
-        raise AnalyticsError(f"dbt {exc.command} failed in {DBT_PROJECT_DIR.name}/ ({detail or exc}); fix the model or the data, then run again") from exc
+        what = "the models were built but data tests failed" if exc.command == "test" else f"dbt {exc.command} failed"
+        raise AnalyticsError(
+            f"{what} in {DBT_PROJECT_DIR.name}/ ({detail or exc}); the load itself is complete:"
+            " fix the model or the data, then run again with --analytics"
+        ) from exc
     return AnalyticsResult(models_schema(pipeline), models, tests)
 
 

@@ -254,3 +254,27 @@ def test_notebook_export_renders_its_charts_with_the_models_numbers(built: Built
     assert len(charts["Burn-up: tasks created vs completed"]) == 2  # created and completed
     assert sum(int(_fields(label)["tasks"]) for label in charts["Distribution of days open"]) == len(tasks)
     assert charts["Time in each section (days)"]
+
+
+def test_a_failing_data_test_is_one_line_naming_the_test(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """dbt's failure becomes the CLI's one `error:` line: which test, what it found, what to do."""
+    import asana_dlt_pipeline as cli
+    from asana_analytics import AnalyticsError
+    from dlt.helpers.dbt.exceptions import DBTNodeResult, DBTProcessingError
+
+    failed = DBTNodeResult("unique_asana__task_task_id", "Got 1 result, configured to fail if != 0", 0.1, "fail")
+
+    class Runner:
+        def run(self, params: Any) -> List[DBTNodeResult]:
+            return [DBTNodeResult("asana__task", "OK", 0.1, "success")]
+
+        def test(self) -> List[DBTNodeResult]:
+            raise DBTProcessingError("test", [failed], None)
+
+    monkeypatch.setattr(dlt.dbt, "package", lambda *args, **kwargs: Runner())
+    pipeline = dlt.pipeline(pipeline_name="asana_an_fail", pipelines_dir=str(tmp_path), destination="duckdb", dataset_name="d")
+    with pytest.raises(AnalyticsError) as raised:
+        build_models(pipeline)
+    message = str(cli.root_cause(raised.value))
+    assert "\n" not in message and "data tests failed" in message
+    assert "unique_asana__task_task_id: Got 1 result" in message and "--analytics" in message
