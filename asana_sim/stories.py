@@ -12,6 +12,7 @@ their own stories (``writes.py``), so the history stays true after changes too.
 from __future__ import annotations
 
 import random
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from .clock import fmt_ms
@@ -110,12 +111,12 @@ def _history(store: Store, task: Record, origin: Origin, rng: random.Random,
             continue
         came_from = rng.choice(others)
         moved = rng.randint(t0, t1)
-        groups.append([(moved, 0, "section_changed", _moved(task, came_from, section, project), None,
+        groups.append([(moved, 0, "section_changed", _moved(came_from, section, project), None,
                         {"old_section": came_from, "new_section": section})])
         earlier = [s for s in others if s is not came_from] + [section]
         if rng.random() < 0.4:
             start = rng.choice(earlier)
-            groups.append([(rng.randint(t0, moved), -1, "section_changed", _moved(task, start, came_from, project),
+            groups.append([(rng.randint(t0, moved), -1, "section_changed", _moved(start, came_from, project),
                             None, {"old_section": start, "new_section": came_from})])
     if origin.due_on is not None:
         old = fmt_ms(rng.randint(t0, t1))[:10] if rng.random() < 0.5 else None
@@ -146,15 +147,13 @@ def _custom_field_changes(store: Store, origin: Origin, rng: random.Random, t0: 
     return out
 
 
-def _moved(task: Record, old: Record, new: Record, project: Record) -> str:
+def _moved(old: Record, new: Record, project: Record) -> str:
     return f"moved this task from {old['name']} to {new['name']} in {project['name']}"
 
 
 def _ms(stamp: str | None) -> int | None:
     if stamp is None:
         return None
-    from datetime import datetime
-
     return int(round(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000))
 
 

@@ -79,3 +79,20 @@ def test_writes_add_history_stories_that_agree_with_the_task(sim: Any, api: Api)
     assert named["new_name"] == "Neu"
     assert stories[0]["assignee"] is None or stories[0]["resource_subtype"] == "assigned"
     _check_history(task, sim.store.stories(task))
+
+
+def test_every_kind_of_history_story_validates_against_asanas_schema(sim: Any, api: Api) -> None:
+    """All stories of every task, with every field of the opt_fields enum (dotted ones too)."""
+    import jsonschema
+
+    from asana_sim import spec
+
+    path = "/tasks/{task_gid}/stories"
+    validator = jsonschema.Draft4Validator(spec.to_jsonschema(spec.operation("GET", path).response_schema(200)))
+    everything = ",".join(sorted(spec.operation("GET", path).opt_fields))
+    seen: set[str] = set()
+    for task in sim.store.all("task"):
+        body = api.get(f"/tasks/{task['gid']}/stories", opt_fields=everything, limit=100).json()
+        validator.validate(body)
+        seen |= {s["resource_subtype"] for s in body["data"]}
+    assert {"assigned", "section_changed", "marked_complete", "comment_added"} <= seen
