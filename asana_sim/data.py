@@ -96,6 +96,10 @@ class _Gen:
                 self.top_task(projects, users, tags, cfs)
         for t in list(s.records["task"].values()):
             t["permalink_url"] = f"https://app.asana.com/0/0/{t['gid']}"
+        from .catalog_data import generate_catalog
+
+        generate_catalog(self, workspaces, users, teams, projects)
+        for t in s.records["task"].values():
             t["_origin"] = origin_of(t)  # the state the generated history leads up to
         return s
 

@@ -43,13 +43,14 @@ class Origin(NamedTuple):
     due_on: str | None
     name: str
     custom_values: tuple[tuple[str, Any], ...]
+    dependencies: tuple[Record, ...]
 
 
 def origin_of(task: Record) -> Origin:
     """Snapshot of a freshly generated task (call once, at generation)."""
     return Origin(task["assignee"], tuple((m["project"], m["section"]) for m in task["memberships"]),
                   task["completed_at"], task["completed_by"], task["due_on"], task["name"],
-                  tuple(task.get("_cf", {}).items()))
+                  tuple(task.get("_cf", {}).items()), tuple(task.get("dependencies", ())))
 
 
 def story_gid(task_gid: str, index: int) -> str:
@@ -126,6 +127,9 @@ def _history(store: Store, task: Record, origin: Origin, rng: random.Random,
         groups.append([(rng.randint(t0, t1), 0, "name_changed", f"changed the name to “{origin.name}”", None,
                         {"old_name": f"{origin.name} (draft)", "new_name": origin.name})])
     groups.extend(_custom_field_changes(store, origin, rng, t0, t1))
+    for blocker in origin.dependencies:
+        groups.append([(rng.randint(t0, t1), 0, "dependency_added", f"added a dependency on {blocker['name']}",
+                        None, {"dependency": blocker})])
     return groups
 
 
