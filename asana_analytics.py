@@ -120,8 +120,7 @@ def where_to_look(pipeline: dlt.Pipeline) -> str:
     """Commands that open the models: a query, the charts notebook, its static export."""
     schema = models_schema(pipeline)
     if pipeline.destination.destination_type.endswith("duckdb"):
-        with pipeline.sql_client() as client:
-            database = str(client.credentials.database)
+        database = str(pipeline.destination_client().config.credentials.database)  # type: ignore[attr-defined]
         query = f"""python -c "import duckdb; print(duckdb.connect('{database}').sql('select * from {schema}.asana__project'))\""""
         args = f"-- --db {database} --schema {schema}"
     else:
