@@ -40,6 +40,7 @@ class AnalyticsResult:
 
     @property
     def failed_tests(self) -> List[DBTNodeResult]:
+        """Tests that did not pass (dbt reports "fail", "warn" or "error")."""
         return [t for t in self.tests if t.status not in ("pass", "success")]
 
 
