@@ -291,7 +291,7 @@ def _progress(name: str, status: str, elapsed: float) -> None:
     message = f"Asana export of workspace {name}: {status}, {minutes}m{seconds:02d}s elapsed"
     logger.info(message)
     try:
-        dlt.current.pipeline().collector.update("Asana export jobs", inc=0, message=message)
+        dlt.current.pipeline().collector.update(f"Asana export of {name}", inc=0, message=f"{status}, {minutes}m{seconds:02d}s elapsed")
     except Exception:  # no pipeline or a collector without messages: the log line is enough
         pass
 
