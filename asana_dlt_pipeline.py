@@ -10,12 +10,10 @@ import sys
 from typing import Any, Dict, List, Optional, Sequence
 
 import dlt
-from dlt.common.pipeline import LoadInfo
+from dlt.common.pipeline import LoadInfo, get_dlt_pipelines_dir
 
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
-
-from asana_dlt import AsanaSourceError, asana_source
-from asana_dlt.helpers import TOKEN_HELP
+from asana_dlt import asana_source
+from run_guard import describe_destination, hold_run_lock, one_line, root_cause
 
 PIPELINE_NAME = "asana"
 DEMO_PIPELINE_NAME = "asana_demo"
@@ -45,9 +43,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--progress",
-        choices=("log", "none"),
-        default="log",
-        help="progress display for long runs (default: log, every 10 s on stderr)",
+        choices=("auto", "bar", "log", "none"),
+        default="auto",
+        help="progress display: bar (live, on a terminal), log (a line every 10 s on stderr), none;"
+        " default auto: bar on a terminal, else log",
+    )
+    parser.add_argument(
+        "--pipelines-dir",
+        default=None,
+        help="where dlt keeps the pipeline's state and load packages (default: dlt's, "
+        f"{get_dlt_pipelines_dir()}); give each checkout or environment its own",
     )
     args = parser.parse_args(argv)
     if args.resources:
@@ -59,10 +64,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def make_pipeline(name: str, destination: Any, dataset: str, progress: str) -> dlt.Pipeline:
-    """One pipeline per name; the progress collector prints counters while a long run extracts."""
-    collector: Any = dlt.progress.log(log_period=10.0) if progress == "log" else None
-    return dlt.pipeline(pipeline_name=name, destination=destination, dataset_name=dataset, progress=collector)
+def make_pipeline(
+    name: str, destination: Any, dataset: str, progress: str, pipelines_dir: Optional[str] = None
+) -> dlt.Pipeline:
+    """One pipeline per name; dlt's progress collector shows requests, pages and rows as they come."""
+    if progress == "auto":
+        progress = "bar" if sys.stderr.isatty() else "log"
+    collector: Any = {"bar": dlt.progress.tqdm, "log": lambda: dlt.progress.log(log_period=10.0)}.get(progress)
+    return dlt.pipeline(
+        pipeline_name=name,
+        pipelines_dir=pipelines_dir,
+        destination=destination,
+        dataset_name=dataset,
+        progress=collector() if collector else None,
+    )
 
 
 def fastest_file_format(pipeline: dlt.Pipeline) -> Optional[str]:
@@ -73,9 +88,17 @@ def fastest_file_format(pipeline: dlt.Pipeline) -> Optional[str]:
 
 
 def run_once(pipeline: dlt.Pipeline, source: Any, resources: Optional[List[str]], full_refresh: bool) -> LoadInfo:
-    """Extracts, normalizes and loads one run of the source."""
+    """Extracts, normalizes and loads one run of the source, after finishing a killed run's load.
+
+    dlt's `run` given pending packages loads only those and drops this run's data with a
+    warning, so the changes would wait for yet another run; here both happen in one invocation.
+    """
     if resources:
         source = source.with_resources(*resources)
+    if pipeline.has_pending_data:
+        print("Finishing the earlier, interrupted run first: loading the data it had already fetched.")
+        pipeline.normalize(loader_file_format=fastest_file_format(pipeline))  # type: ignore[arg-type]
+        pipeline.load()
     return pipeline.run(
         source,
         refresh="drop_sources" if full_refresh else None,
@@ -106,22 +129,6 @@ def report(pipeline: dlt.Pipeline, info: LoadInfo, title: str) -> None:
         print(f"{table.ljust(width)}  {loaded.get(table, 0):>10}  {total:>10}")
 
 
-def root_cause(exc: BaseException) -> BaseException:
-    """The innermost exception: dlt wraps source errors in step and extraction errors."""
-    seen = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, AsanaSourceError):
-            return exc
-        if isinstance(exc, ConfigFieldMissingException) and "access_token" in exc.fields:
-            return AsanaSourceError(f"No Asana access token was found: {TOKEN_HELP} (see .dlt/secrets.toml.example).")
-        nxt = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
-        if nxt is None:
-            break
-        exc = nxt
-    return exc
-
-
 def run_demo(args: argparse.Namespace) -> None:
     """Loads the simulator, changes a few things through Asana's API, and loads again.
 
@@ -138,7 +145,7 @@ def run_demo(args: argparse.Namespace) -> None:
         if os.path.exists(DEMO_DUCKDB_FILE):
             os.remove(DEMO_DUCKDB_FILE)
         destination = dlt.destinations.duckdb(DEMO_DUCKDB_FILE)
-    pipeline = make_pipeline(DEMO_PIPELINE_NAME, destination, args.dataset, "none")
+    pipeline = make_pipeline(DEMO_PIPELINE_NAME, destination, args.dataset, "none", args.pipelines_dir)
     pipeline.drop()
     with AsanaSim(token=secrets.token_hex(16), config=SimConfig(seed=42)) as sim:
         print(f"Asana simulator serving {sim.base_url}")
@@ -158,22 +165,29 @@ def run_demo(args: argparse.Namespace) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Runs the load; any failure becomes one line on stderr and exit code 1."""
+    """Runs the load; any failure becomes one line on stderr and exit code 1 (130 on Ctrl-C)."""
     args = parse_args(argv)
     try:
         if args.demo:
             run_demo(args)
-        else:
-            pipeline = make_pipeline(PIPELINE_NAME, args.destination, args.dataset, args.progress)
-            info = run_once(pipeline, asana_source(), args.resources, args.full_refresh)
+            return 0
+        source = asana_source()  # a missing token fails here, before anything is touched
+        pipelines_dir = args.pipelines_dir or get_dlt_pipelines_dir()
+        with hold_run_lock(pipelines_dir, PIPELINE_NAME):
+            pipeline = make_pipeline(PIPELINE_NAME, args.destination, args.dataset, args.progress, pipelines_dir)
+            print(f"Loading into {describe_destination(pipeline)} (pipeline state in {pipeline.working_dir})")
+            info = run_once(pipeline, source, args.resources, args.full_refresh)
             report(pipeline, info, f"pipeline {PIPELINE_NAME} -> {args.destination} dataset {args.dataset}")
-    except KeyboardInterrupt:
-        print("error: interrupted; nothing from the unfinished run was loaded, run again to resume.", file=sys.stderr)
-        return 1
-    except Exception as exc:  # one clear line for every failure, never a trace with secrets
-        cause = root_cause(exc)
-        message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        print(f"error: {message}", file=sys.stderr)
+    except BaseException as exc:  # one clear line for every failure, never a trace with secrets
+        if isinstance(exc, SystemExit):
+            raise
+        if isinstance(root_cause(exc), KeyboardInterrupt):  # Ctrl-C, or dlt's graceful stop on it
+            print(
+                "error: interrupted; nothing partial was loaded, and the next run resumes where this one stopped.",
+                file=sys.stderr,
+            )
+            return 130
+        print(f"error: {one_line(exc, args.destination)}", file=sys.stderr)
         if os.environ.get("ASANA_DLT_DEBUG"):
             raise
         return 1
