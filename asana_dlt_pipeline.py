@@ -97,7 +97,7 @@ def run_once(pipeline: dlt.Pipeline, source: Any, resources: Optional[List[str]]
         source = source.with_resources(*resources)
     if pipeline.has_pending_data:
         print("Finishing the earlier, interrupted run first: loading the data it had already fetched.")
-        pipeline.normalize(loader_file_format=fastest_file_format(pipeline))  # type: ignore[arg-type]
+        pipeline.normalize()
         pipeline.load()
     return pipeline.run(
         source,

@@ -147,3 +147,42 @@ def loaded_tables(workdir: Path) -> list:
         return []
     with duckdb.connect(str(workdir / "asana.duckdb"), read_only=True) as db:
         return db.execute("SELECT table_name FROM information_schema.tables").fetchall()
+
+
+# The CLI, killed with SIGKILL the moment the destination has committed a job of table
+# $KILL_AFTER_TABLE and before dlt has recorded it as done: the worst instant of a load.
+KILLED_MID_LOAD = """
+import os, runpy, signal, sys
+from dlt.common.destination.client import RunnableLoadJob
+run_managed = RunnableLoadJob.run_managed
+def run_then_die(self, *args):
+    run_managed(self, *args)
+    if self.job_file_info().table_name == os.environ["KILL_AFTER_TABLE"]:
+        os.kill(os.getpid(), signal.SIGKILL)
+RunnableLoadJob.run_managed = run_then_die
+sys.argv = [sys.argv[1], *sys.argv[2:]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("table", ["users", "tasks"])
+def test_a_run_killed_mid_load_is_finished_by_the_next_one_with_its_changes(table: str, tmp_path: Path) -> None:
+    with AsanaSim(token=TOKEN, config=SimConfig(seed=17, tasks=40, projects=3)) as sim:
+        victim, reference = tmp_path / "victim", tmp_path / "reference"
+        assert run_cli(victim, sim.base_url)[0] == 0
+        assert run_cli(reference, sim.base_url)[0] == 0
+        make_changes(sim.base_url, TOKEN)
+        assert run_cli(reference, sim.base_url)[0] == 0
+
+        env = dict(os.environ, PYTHONPATH=str(REPO), KILL_AFTER_TABLE=table, **cli_env(victim, sim.base_url))
+        killed = subprocess.run(
+            [sys.executable, "-c", KILLED_MID_LOAD, str(REPO / "asana_dlt_pipeline.py"), "--progress", "none"],
+            cwd=victim, env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        code, out, err = run_cli(victim, sim.base_url)
+
+    assert code == 0, err
+    assert duplicate_keys(victim) == {}
+    assert tables(victim) == tables(reference)  # the changes arrived too, in the same run
+    assert out.count("Finishing the earlier, interrupted run first") == 1
