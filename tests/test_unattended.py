@@ -186,3 +186,94 @@ def test_a_run_killed_mid_load_is_finished_by_the_next_one_with_its_changes(tabl
     assert duplicate_keys(victim) == {}
     assert tables(victim) == tables(reference)  # the changes arrived too, in the same run
     assert out.count("Finishing the earlier, interrupted run first") == 1
+
+
+def test_two_runs_at_once_a_killed_run_and_ctrl_c(tmp_path: Path) -> None:
+    # From the 30th request on the simulator answers only 429s, so a run is reliably in progress.
+    with AsanaSim(token=TOKEN, config=SimConfig(seed=19, tasks=40, projects=3, throttle_burst_at=30,
+                                                throttle_burst_length=10**9)) as sim:
+        workdir = tmp_path / "cron"
+        stuck = lambda: sim.counters()["status"].get(429, 0) > 0  # noqa: E731
+        first = spawn_cli(workdir, sim.base_url)
+        wait_for(stuck, first, "the first run is under way")
+        state = workdir / "dlt" / "pipelines" / "asana"
+        before = sorted((p, p.stat().st_mtime_ns) for p in state.rglob("*"))
+        seen = len(sim.requests())
+
+        code, out, err = run_cli(workdir, sim.base_url)  # cron starts the next run too early
+        assert code == 1
+        assert one_error_line(err).startswith(f"error: another run (pid {first.pid}) holds pipeline 'asana'")
+        assert sorted((p, p.stat().st_mtime_ns) for p in state.rglob("*")) == before
+        assert len(sim.requests()) == seen and out == ""
+
+        first.send_signal(signal.SIGKILL)  # its lock dies with it
+        first.wait()
+        sim.reset_requests()
+        second = spawn_cli(workdir, sim.base_url)
+        wait_for(lambda: sim.counters()["status"].get(429, 0) > 0 and len(sim.requests()) > 2, second, "a new run")
+        second.send_signal(signal.SIGINT)  # Ctrl-C
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 130
+        assert one_error_line(err).startswith("error: interrupted; nothing partial was loaded")
+        assert loaded_tables(workdir) == []
+
+        sim.config.throttle_burst_at = None
+        assert run_cli(workdir, sim.base_url)[0] == 0
+        assert run_cli(tmp_path / "clean", sim.base_url)[0] == 0
+    assert tables(workdir) == tables(tmp_path / "clean")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "asana.invalid"])
+def test_unreachable_asana_fails_at_the_first_attempt(host: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib3.connection
+
+    with socket.socket() as closed:  # a port that was free a moment ago: nothing listens there
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    base_url = f"http://{host.format(port=port)}/api/1.0"
+    attempts = []  # connections tried to Asana (dlt's telemetry makes its own)
+    connect = urllib3.connection.HTTPConnection._new_conn
+
+    def counted(self: Any) -> Any:
+        if f"{self.host}:{self.port}" == host.format(port=port) or self.host == host:
+            attempts.append(self.host)
+        return connect(self)
+
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "_new_conn", counted)
+    code, out, err = run_cli(tmp_path, base_url, RUNTIME__REQUEST_MAX_ATTEMPTS="8", RUNTIME__REQUEST_BACKOFF_FACTOR="1")
+    assert code == 1
+    assert one_error_line(err).startswith(f"error: Could not reach Asana at {base_url}")
+    assert len(attempts) == 1  # not retried: with retries and backoff this took two minutes
+    assert TOKEN not in out + err
+
+
+def test_missing_destination_credentials_name_the_key_and_the_variable(
+    sim: AsanaSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in [k for k in os.environ if k.startswith("DESTINATION__")]:
+        monkeypatch.delenv(key)
+    seen = len(sim.requests())
+    code, out, err = run_cli(tmp_path, sim.base_url, "--destination", "postgres")
+    assert code == 1
+    line = one_error_line(err)
+    assert "[destination.postgres]" in line and "DESTINATION__POSTGRES__CREDENTIALS" in line
+    assert len(sim.requests()) == seen  # nothing was fetched
+
+
+def test_a_locked_duckdb_file_names_the_file_and_its_holder(sim: AsanaSim, tmp_path: Path) -> None:
+    database = tmp_path / "asana.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys; db = duckdb.connect({str(database)!r}); print('open', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        seen = len(sim.requests())
+        code, out, err = run_cli(tmp_path, sim.base_url)
+    finally:
+        holder.communicate("")
+    assert code == 1
+    line = one_error_line(err)
+    assert f"the DuckDB file {database} is locked by another process (held by pid {holder.pid})" in line
+    assert "notebook" in line and "another run" in line
+    assert len(sim.requests()) == seen
