@@ -277,3 +277,29 @@ def test_a_locked_duckdb_file_names_the_file_and_its_holder(sim: AsanaSim, tmp_p
     assert f"the DuckDB file {database} is locked by another process (held by pid {holder.pid})" in line
     assert "notebook" in line and "another run" in line
     assert len(sim.requests()) == seen
+
+
+def test_progress_bar_counts_requests_pages_and_rows(sim: AsanaSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlt.common.runtime.collector import LogCollector, TqdmCollector
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert isinstance(cli.make_pipeline("p", "duckdb", "d", "auto", str(tmp_path)).collector, TqdmCollector)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert isinstance(cli.make_pipeline("p", "duckdb", "d", "auto", str(tmp_path)).collector, LogCollector)
+
+    seen = len(sim.requests())
+    workdir = tmp_path / "bar"
+    workdir.mkdir()
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        for key, value in cli_env(workdir, sim.base_url).items():
+            patch.setenv(key, value)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            assert cli.main(["--progress", "bar"]) == 0
+    import re
+
+    bars = err.getvalue()
+    counted = {name: max(int(n) for n in re.findall(rf"{name}: (\d+)it", bars)) for name in ("Asana requests", "tasks")}
+    assert counted["Asana requests"] == len(sim.requests()) - seen  # every request, live
+    assert counted["tasks"] > 0 and "Asana pages" in bars
