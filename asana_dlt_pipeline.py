@@ -88,22 +88,36 @@ def fastest_file_format(pipeline: dlt.Pipeline) -> Optional[str]:
 
 
 def run_once(pipeline: dlt.Pipeline, source: Any, resources: Optional[List[str]], full_refresh: bool) -> LoadInfo:
-    """Extracts, normalizes and loads one run of the source, after finishing a killed run's load.
-
-    dlt's `run` given pending packages loads only those and drops this run's data with a
-    warning, so the changes would wait for yet another run; here both happen in one invocation.
-    """
+    """Extracts, normalizes and loads one run of the source, after finishing a killed run's load."""
     if resources:
         source = source.with_resources(*resources)
-    if pipeline.has_pending_data:
-        print("Finishing the earlier, interrupted run first: loading the data it had already fetched.")
-        pipeline.normalize()
-        pipeline.load()
+    finish_earlier_run(pipeline)
     return pipeline.run(
         source,
         refresh="drop_sources" if full_refresh else None,
         loader_file_format=fastest_file_format(pipeline),  # type: ignore[arg-type]
     )
+
+
+def finish_earlier_run(pipeline: dlt.Pipeline) -> None:
+    """Completes what a killed run left, so this run's changes still load in this invocation.
+
+    dlt's `run` given pending packages loads only those and drops this run's data, so the
+    changes would wait for another run. A package whose load never began loads as it is; one
+    killed mid-load has jobs that may or may not have reached the destination, and loading them
+    again duplicates rows, so it is aborted (dlt restores the state of the last complete load)
+    and this run's extraction fetches its data again.
+    """
+    if not pipeline.has_pending_data:
+        return
+    packages = [pipeline.get_load_package_info(load_id) for load_id in pipeline.list_normalized_load_packages()]
+    if any(package.jobs.get("started_jobs") for package in packages):
+        print("Finishing the earlier, interrupted run first: it was killed mid-load, so this run loads its data again.")
+        pipeline.abort_packages()
+    else:
+        print("Finishing the earlier, interrupted run first: loading the data it had already fetched.")
+        pipeline.normalize()
+        pipeline.load()
 
 
 def table_counts(pipeline: dlt.Pipeline) -> Dict[str, int]:
