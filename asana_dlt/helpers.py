@@ -204,7 +204,7 @@ class AsanaClient(RESTClient):
                     stale = 0 if rows else stale + 1
                     if stale > MAX_STALE_PAGES or len(paginator.followed) > MAX_LISTING_PAGES:
                         raise AsanaSourceError(
-                            f"Asana kept paging {what} ({len(paginator.followed) + 1} pages, the last {stale}"
+                            f"Asana kept paging {what} ({len(paginator.followed)} pages, the last {stale}"
                             " without a new record); the run stopped without loading. Retry later; if it"
                             " persists, check a proxy between you and Asana."
                         )

@@ -6,7 +6,8 @@ by `mode`, rewrites listing answers:
 - `repeat`: each page starts with the last two records of the page before (a shifting list);
 - `offset_twice`: in each listing, the first page reached by an offset points back to that same
   offset, once (a replayed answer);
-- `loop`: every page reached by an offset points back to that same offset, forever.
+- `loop`: every page reached by an offset points back to that same offset, forever;
+- `endless`: every page has a next_page with a new offset, which serves the first page again.
 """
 
 import json
@@ -17,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 
-MODES = ("pass", "repeat", "offset_twice", "loop")
+MODES = ("pass", "repeat", "offset_twice", "loop", "endless")
 
 
 class MisbehavingProxy:
@@ -72,13 +73,18 @@ class MisbehavingProxy:
             params["limit"] = str(min(int(params["limit"]), self.page_size))
         with self._lock:
             self.requests.append(path_and_query)
+            if self.mode == "endless":
+                params.pop("offset", None)
+                body_next = {"offset": f"endless-{len(self.requests)}", "path": parts.path, "uri": ""}
         root = urlsplit(self.target)
         url = f"{root.scheme}://{root.netloc}{parts.path}"
         answer = self._session.get(url, params=params, headers={"Authorization": auth or ""}, timeout=30)
         if answer.status_code != 200 or self.mode == "pass":
             return answer.status_code, answer.content
         body = answer.json()
-        if isinstance(body.get("data"), list):
+        if self.mode == "endless":
+            body["next_page"] = body_next
+        elif isinstance(body.get("data"), list):
             listing = parts.path + repr(sorted((k, v) for k, v in params.items() if k not in ("offset", "limit")))
             self._misbehave(body, params.get("offset"), listing)
         return 200, json.dumps(body).encode()
