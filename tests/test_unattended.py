@@ -158,31 +158,45 @@ def loaded_tables(workdir: Path) -> list:
         return db.execute("SELECT table_name FROM information_schema.tables").fetchall()
 
 
-# The CLI, killed with SIGKILL the moment the destination has committed a job of table
-# $KILL_AFTER_TABLE and before dlt has recorded it as done: the worst instant of a load.
+# The CLI, killed with SIGKILL at $KILL_AT: `load`, with its package normalized and no job
+# started; or `job:<table>`, the moment the destination committed a job of that table and before
+# dlt recorded it as done, the worst instant of a load.
 KILLED_MID_LOAD = """
 import os, runpy, signal, sys
 from dlt.common.destination.client import RunnableLoadJob
-run_managed = RunnableLoadJob.run_managed
+from dlt.load.load import Load
+kill_at = os.environ["KILL_AT"]
+run_managed, load_single_package = RunnableLoadJob.run_managed, Load.load_single_package
 def run_then_die(self, *args):
     run_managed(self, *args)
-    if self.job_file_info().table_name == os.environ["KILL_AFTER_TABLE"]:
+    if kill_at == "job:" + self.job_file_info().table_name:
         os.kill(os.getpid(), signal.SIGKILL)
-RunnableLoadJob.run_managed = run_then_die
+def die_before_loading(self, *args):
+    if kill_at == "load":
+        os.kill(os.getpid(), signal.SIGKILL)
+    load_single_package(self, *args)
+RunnableLoadJob.run_managed, Load.load_single_package = run_then_die, die_before_loading
 sys.argv = [sys.argv[1], *sys.argv[2:]]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-@pytest.mark.parametrize("table", ["users", "tasks"])
-def test_a_run_killed_mid_load_is_finished_by_the_next_one_with_its_changes(table: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "kill_at, finishing",
+    [
+        ("load", "loading the data it had already fetched"),
+        ("job:users", "it was killed mid-load, so this run loads its data again"),
+        ("job:tasks", "it was killed mid-load, so this run loads its data again"),
+    ],
+)
+def test_a_killed_run_is_finished_by_the_next_one_with_its_changes(kill_at: str, finishing: str, tmp_path: Path) -> None:
     with AsanaSim(token=TOKEN, config=SimConfig(seed=17, tasks=40, projects=3)) as sim:
         victim, reference = tmp_path / "victim", tmp_path / "reference"
         assert run_cli(victim, sim.base_url)[0] == 0
         make_changes(sim.base_url, TOKEN)
         assert run_cli(reference, sim.base_url)[0] == 0  # a clean full load of the changed account
 
-        env = dict(os.environ, PYTHONPATH=str(REPO), KILL_AFTER_TABLE=table, **cli_env(victim, sim.base_url))
+        env = dict(os.environ, PYTHONPATH=str(REPO), KILL_AT=kill_at, **cli_env(victim, sim.base_url))
         killed = subprocess.run(
             [sys.executable, "-c", KILLED_MID_LOAD, str(REPO / "asana_dlt_pipeline.py"), "--progress", "none"],
             cwd=victim, env=env, capture_output=True, text=True, timeout=120,
@@ -193,7 +207,7 @@ def test_a_run_killed_mid_load_is_finished_by_the_next_one_with_its_changes(tabl
     assert code == 0, err
     assert duplicate_keys(victim) == {}
     assert tables(victim) == tables(reference)  # the changes arrived too, in the same run
-    assert out.count("Finishing the earlier, interrupted run first") == 1
+    assert out.count("Finishing the earlier, interrupted run first") == 1 and finishing in out
 
 
 def test_two_runs_at_once_a_killed_run_and_ctrl_c(tmp_path: Path) -> None:
