@@ -70,7 +70,7 @@ def make_pipeline(
     """One pipeline per name; dlt's progress collector shows requests, pages and rows as they come."""
     if progress == "auto":
         progress = "bar" if sys.stderr.isatty() else "log"
-    collector: Any = {"bar": dlt.progress.tqdm, "log": lambda: dlt.progress.log(log_period=10.0)}.get(progress)
+    collector: Any = {"bar": dlt.progress.tqdm, "log": lambda: dlt.progress.log(10.0, sys.stderr)}.get(progress)
     return dlt.pipeline(
         pipeline_name=name,
         pipelines_dir=pipelines_dir,
