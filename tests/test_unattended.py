@@ -81,6 +81,14 @@ def duplicate_keys(workdir: Path) -> Dict[str, int]:
         }
 
 
+def loaded_tables(workdir: Path) -> list:
+    """The tables in the DuckDB file (dlt opens it, creating it empty, to look for state)."""
+    if not (workdir / "asana.duckdb").exists():
+        return []
+    with duckdb.connect(str(workdir / "asana.duckdb"), read_only=True) as db:
+        return db.execute("SELECT table_name FROM information_schema.tables").fetchall()
+
+
 def one_error_line(err: str) -> str:
     """The run's last line, which must be its only `error:` line (dlt's warnings may precede it)."""
     lines = err.strip().splitlines()
@@ -107,12 +115,14 @@ def sim() -> Iterator[AsanaSim]:
 @pytest.fixture(scope="module")
 def clean(sim: AsanaSim, tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
     """A clean run straight against the simulator, and one through a well-behaved proxy."""
-    code, out, err = run_cli(tmp_path_factory.mktemp("clean"), sim.base_url)
+    direct = tmp_path_factory.mktemp("clean")
+    code, out, err = run_cli(direct, sim.base_url)
     assert code == 0, err
     with MisbehavingProxy(sim.base_url, "pass") as proxy:
         workdir = tmp_path_factory.mktemp("pass")
         assert run_cli(workdir, proxy.base_url)[0] == 0
     reference = tables(workdir)
+    assert reference == tables(direct)  # pages of 5 load what pages of 100 do
     assert all(len(reference[t]) > 5 for t in ("tags", "users", "tasks", "stories"))  # they page
     return {"tables": reference, "requests": len(proxy.requests)}
 
@@ -148,14 +158,6 @@ def test_pages_that_never_end_stop_with_one_line(sim: AsanaSim, tmp_path: Path) 
     assert one_error_line(err).startswith("error: Asana kept paging workspaces (22 pages, the last 21 without a new record)")
     assert len(proxy.requests) == 22
     assert loaded_tables(tmp_path) == []
-
-
-def loaded_tables(workdir: Path) -> list:
-    """The tables in the DuckDB file (dlt opens it, creating it empty, to look for state)."""
-    if not (workdir / "asana.duckdb").exists():
-        return []
-    with duckdb.connect(str(workdir / "asana.duckdb"), read_only=True) as db:
-        return db.execute("SELECT table_name FROM information_schema.tables").fetchall()
 
 
 # The CLI, killed with SIGKILL at $KILL_AT: `load`, with its package normalized and no job
