@@ -43,6 +43,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="run against the bundled Asana simulator (no account needed), twice, with changes between",
     )
     parser.add_argument(
+        "--analytics",
+        action="store_true",
+        help="after the load, build the dbt models of asana_dbt/ in <dataset>_analytics (the demo always does)",
+    )
+    parser.add_argument(
         "--progress",
         choices=("auto", "bar", "log", "none"),
         default="auto",
@@ -144,7 +149,7 @@ def report(pipeline: dlt.Pipeline, info: LoadInfo, title: str) -> None:
         print(f"{table.ljust(width)}  {loaded.get(table, 0):>10}  {total:>10}")
 
 
-def run_demo(args: argparse.Namespace) -> None:
+def run_demo(args: argparse.Namespace) -> dlt.Pipeline:
     """Loads the simulator, changes a few things through Asana's API, and loads again.
 
     The demo has its own pipeline and DuckDB file and starts clean every time, so it never
@@ -177,6 +182,15 @@ def run_demo(args: argparse.Namespace) -> None:
         info = run_once(pipeline, source(), args.resources, False)
         report(pipeline, info, f"second run: only what changed ({len(sim.requests())} requests)")
     print(f"\nExplore it: dlt pipeline {DEMO_PIPELINE_NAME} show   (data in {DEMO_DUCKDB_FILE})")
+    return pipeline
+
+
+def analyse(pipeline: dlt.Pipeline, full_refresh: bool = False) -> None:
+    """Builds the dbt models of `asana_dbt/` on what was just loaded, and says where to look."""
+    from asana_analytics import build_models, describe, where_to_look
+
+    print("\n" + describe(build_models(pipeline, full_refresh=full_refresh)))
+    print(where_to_look(pipeline))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -184,7 +198,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:
         if args.demo:
-            run_demo(args)
+            analyse(run_demo(args), args.full_refresh)
             return 0
         source = asana_source()  # a missing token fails here, before anything is touched
         pipelines_dir = args.pipelines_dir or get_dlt_pipelines_dir()
@@ -193,6 +207,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"Loading into {describe_destination(pipeline)} (pipeline state in {pipeline.working_dir})")
             info = run_once(pipeline, source, args.resources, args.full_refresh)
             report(pipeline, info, f"pipeline {PIPELINE_NAME} -> {args.destination} dataset {args.dataset}")
+            if args.analytics:
+                analyse(pipeline, args.full_refresh)
     except BaseException as exc:  # one clear line for every failure, never a trace with secrets
         if isinstance(exc, SystemExit):
             raise
