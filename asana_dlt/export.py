@@ -106,6 +106,7 @@ class JobFile:
 
     @classmethod
     def of_current_pipeline(cls) -> "JobFile":
+        """The file in the running pipeline's working folder, which dlt keeps across runs."""
         try:
             return cls(os.path.join(dlt.current.pipeline().working_dir, JOBS_FILE))
         except Exception:  # the source runs outside a pipeline: nothing to resume from
@@ -122,10 +123,12 @@ class JobFile:
             return {}
 
     def get(self, workspace_gid: str) -> Optional[str]:
+        """The gid of the job an earlier run of this pipeline waited for, if it did not finish."""
         with self._lock:
             return self._read().get(workspace_gid)
 
     def put(self, workspace_gid: str, job_gid: Optional[str]) -> None:
+        """Remembers a job as soon as Asana created it (None: forgets it, done or failed)."""
         if not self.path:
             return
         with self._lock:
