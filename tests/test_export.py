@@ -341,3 +341,44 @@ def test_kill_9_while_waiting_then_one_rerun_completes(tmp_path: Path) -> None:
         assert rows(pipeline, "SELECT count(*) FROM asana_data.stories")[0][0] == sim.expected_counts()["stories"]
     finally:
         sim.stop()
+
+
+# --- request building, offline (responses) -------------------------------------------------------
+
+
+def test_the_job_request_and_the_download_as_asana_and_s3_see_them(clock: FakeClock) -> None:
+    import responses
+
+    from asana_dlt.helpers import create_client
+    from asana_dlt.rate_limit import RateLimiter
+
+    base, link = "https://app.asana.com/api/1.0", "https://s3.example/export.jsonl.gz?X-Amz-Signature=abc"
+    line = {"gid": "7", "resource_type": "task", "name": "T", "modified_at": "2024-05-01T00:00:00.000Z",
+            "stories": [{"gid": "71", "resource_type": "story", "text": "hi"}], "attachments": []}
+    export = {"gid": "9", "resource_type": "export_request", "created_at": "2026-01-01T00:00:00.000Z",
+              "completed_at": None, "download_url": None}
+    running = {"gid": "5", "resource_type": "job", "status": "in_progress", "new_resource_export": export}
+    done = dict(running, status="succeeded", new_resource_export=dict(export, download_url=link))
+    with responses.RequestsMock() as rsps:
+        rsps.post(f"{base}/exports/resource", json={"data": running}, status=201)
+        rsps.get(f"{base}/jobs/5", json={"data": done})
+        rsps.get(link, body=gzip.compress(json.dumps(line).encode() + b"\n"), stream=True)
+        client = create_client("secret-token", base, RateLimiter(requests_per_minute=0, max_concurrency=2))
+        loads = export_module.FullLoads(client, "auto", 3600, modified_after="2024-01-01T00:00:00.000Z")
+        outcome = loads.for_project({"gid": "1", "workspace": {"gid": "42", "name": "W"}}, full_load=True)
+        assert outcome is not None and outcome.created_at == export["created_at"]
+        pages = list(outcome.pages)
+        post, poll, download = rsps.calls
+    body = json.loads(post.request.body)["data"]
+    assert body["workspace"] == "42"
+    assert body["export_request_parameters"] == [{"resource_type": "task", "fields": export_module.export_fields(),
+                                                  "filters": {"modified_at.after": "2024-01-01T00:00:00.000Z"}}]
+    assert "stories.text" in body["export_request_parameters"][0]["fields"]
+    assert "attachments.view_url" not in body["export_request_parameters"][0]["fields"]
+    assert post.request.headers["Authorization"] == "Bearer secret-token"
+    assert "opt_fields=" in poll.request.url and poll.request.headers["Authorization"] == "Bearer secret-token"
+    assert "Authorization" not in download.request.headers  # the token never goes to the file host
+    assert "secret-token" not in str(download.request.headers) + download.request.url
+    assert pages == [[{"gid": "7", "resource_type": "task", "name": "T", "modified_at": line["modified_at"]}]]
+    assert export_module.exported_children(pages[0], "stories") == line["stories"]
+    assert clock.sleeps == [2.0]
