@@ -169,7 +169,9 @@ class ExportJob:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Dict[str, Any]:
         try:
-            response = self.client.request(path, method=method, hooks={"response": [_raise_asana_errors]}, **kwargs)
+            # Counted on the run's progress display like every other request, then Asana's error policy.
+            hooks = [self.client._count_response, _raise_asana_errors]
+            response = self.client.request(path, method=method, hooks={"response": hooks}, **kwargs)
         except _SkipObject as exc:
             reason = _REASONS.get((method, exc.status), f"Asana said {exc.status}")
             raise ExportUnavailable(f"{reason} ({exc.status}: {exc.message})") from None
@@ -224,7 +226,7 @@ class ExportJob:
         while True:
             status = job.get("status")
             elapsed = _monotonic() - started
-            _progress(self.name, str(status), elapsed)
+            _progress(self.client, self.name, str(status), elapsed)
             if status == "succeeded":
                 export = job.get("new_resource_export") or {}
                 if not export.get("download_url") or not export.get("created_at"):
@@ -288,14 +290,14 @@ def _json(response: Response) -> Any:
         return None
 
 
-def _progress(name: str, status: str, elapsed: float) -> None:
-    """One line per poll, and the run's progress display, like the rest of a long run."""
+def _progress(client: AsanaClient, name: str, status: str, elapsed: float) -> None:
+    """One line per poll, and the run's progress display (dlt's collector), like the rest of a long run."""
     minutes, seconds = divmod(int(elapsed), 60)
-    message = f"Asana export of workspace {name}: {status}, {minutes}m{seconds:02d}s elapsed"
-    logger.info(message)
+    state = f"{status}, {minutes}m{seconds:02d}s elapsed"
+    logger.info(f"Asana export of workspace {name}: {state}")
     try:
-        dlt.current.pipeline().collector.update(f"Asana export of {name}", inc=0, message=f"{status}, {minutes}m{seconds:02d}s elapsed")
-    except Exception:  # no pipeline or a collector without messages: the log line is enough
+        client.collector.update(f"Asana export of {name}", inc=0, message=state)
+    except Exception:  # a collector without messages: the log line is enough
         pass
 
 
