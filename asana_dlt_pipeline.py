@@ -16,6 +16,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
 from asana_dlt import AsanaSourceError, asana_source
 from asana_dlt.helpers import TOKEN_HELP
+from asana_dlt.lakehouse import TABLE_FORMATS, check_merges, check_table_format, data_location, prepare_iceberg_catalog
 
 PIPELINE_NAME = "asana"
 DEMO_PIPELINE_NAME = "asana_demo"
@@ -27,6 +28,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """The command line; every option has a default that runs a complete load."""
     parser = argparse.ArgumentParser(description="Load Asana into a warehouse with dlt.")
     parser.add_argument("--destination", default="duckdb", help="dlt destination (default: duckdb)")
+    parser.add_argument(
+        "--table-format",
+        choices=TABLE_FORMATS,
+        default=None,
+        help="write Delta or Iceberg tables (with --destination filesystem and a bucket_url; "
+        "needs requirements-lakehouse.txt)",
+    )
     parser.add_argument("--dataset", default="asana_data", help="dataset (schema) name (default: asana_data)")
     parser.add_argument(
         "--resources",
@@ -72,14 +80,23 @@ def fastest_file_format(pipeline: dlt.Pipeline) -> Optional[str]:
     return "parquet" if "parquet" in supported else None
 
 
-def run_once(pipeline: dlt.Pipeline, source: Any, resources: Optional[List[str]], full_refresh: bool) -> LoadInfo:
-    """Extracts, normalizes and loads one run of the source."""
+def run_once(
+    pipeline: dlt.Pipeline,
+    source: Any,
+    resources: Optional[List[str]],
+    full_refresh: bool,
+    table_format: Optional[str] = None,
+) -> LoadInfo:
+    """Extracts, normalizes and loads one run of the source, refusing a run that could not merge."""
     if resources:
         source = source.with_resources(*resources)
+    check_merges(pipeline, source, table_format)
+    prepare_iceberg_catalog(pipeline, table_format)
     return pipeline.run(
         source,
         refresh="drop_sources" if full_refresh else None,
         loader_file_format=fastest_file_format(pipeline),  # type: ignore[arg-type]
+        table_format=table_format,  # type: ignore[arg-type]
     )
 
 
@@ -133,6 +150,7 @@ def run_demo(args: argparse.Namespace) -> None:
     from asana_sim import AsanaSim, SimConfig
     from asana_sim.demo import make_changes
 
+    check_table_format(args.destination, args.table_format)
     destination: Any = args.destination
     if destination == "duckdb":
         if os.path.exists(DEMO_DUCKDB_FILE):
@@ -146,15 +164,15 @@ def run_demo(args: argparse.Namespace) -> None:
         def source() -> Any:
             return asana_source(access_token=sim.token, base_url=sim.base_url)
 
-        info = run_once(pipeline, source(), args.resources, False)
+        info = run_once(pipeline, source(), args.resources, False, args.table_format)
         report(pipeline, info, f"first run: everything ({len(sim.requests())} requests)")
         print("\nChanging Asana through its write endpoints:")
         for change in make_changes(sim.base_url, sim.token):
             print(f"  - {change}")
         sim.reset_requests()
-        info = run_once(pipeline, source(), args.resources, False)
+        info = run_once(pipeline, source(), args.resources, False, args.table_format)
         report(pipeline, info, f"second run: only what changed ({len(sim.requests())} requests)")
-    print(f"\nExplore it: dlt pipeline {DEMO_PIPELINE_NAME} show   (data in {DEMO_DUCKDB_FILE})")
+    print(f"\nExplore it: dlt pipeline {DEMO_PIPELINE_NAME} show   (data in {data_location(info)})")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -164,9 +182,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.demo:
             run_demo(args)
         else:
+            check_table_format(args.destination, args.table_format)
             pipeline = make_pipeline(PIPELINE_NAME, args.destination, args.dataset, args.progress)
-            info = run_once(pipeline, asana_source(), args.resources, args.full_refresh)
+            info = run_once(pipeline, asana_source(), args.resources, args.full_refresh, args.table_format)
             report(pipeline, info, f"pipeline {PIPELINE_NAME} -> {args.destination} dataset {args.dataset}")
+            print(f"\nExplore it: dlt pipeline {PIPELINE_NAME} show   (data in {data_location(info)})")
     except KeyboardInterrupt:
         print("error: interrupted; nothing from the unfinished run was loaded, run again to resume.", file=sys.stderr)
         return 1
