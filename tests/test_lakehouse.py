@@ -5,6 +5,10 @@ The refusals run everywhere; the loads need requirements-lakehouse.txt and skip 
 """
 
 import os
+import socket
+import subprocess
+import sys
+import threading
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -142,13 +146,25 @@ def test_delta_on_local_disk_mirrors_asana_across_changes(sim: AsanaSim, tmp_pat
 def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dict[str, str]]:
     """An S3-compatible server (moto) on a free loopback port, with one bucket, for this test."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    # Port 0: the OS picks a free one; start() returns once the socket listens.
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    with socket.socket() as probe:  # a port that is free now; moto binds it next
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stderr is not None
+    for line in server.stderr:  # werkzeug says so once it listens: no waiting on a clock
+        if "Running on" in line:
+            break
+    else:
+        raise RuntimeError("moto_server exited before listening")
+    # Keep draining its request log so the server never blocks on a full pipe.
+    threading.Thread(target=server.stderr.read, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{port}"
     creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
     try:
         boto3.client("s3", endpoint_url=endpoint, **creds).create_bucket(Bucket="asana-lake")
@@ -166,7 +182,8 @@ def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dict[str, str]]:
             "AWS_ALLOW_HTTP": "true",
         }
     finally:
-        server.stop()
+        server.terminate()
+        server.wait(timeout=30)
 
 
 @needs_moto
