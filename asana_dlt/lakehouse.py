@@ -93,18 +93,20 @@ def prepare_iceberg_catalog(pipeline: dlt.Pipeline, table_format: Optional[str])
     """
     if table_format != "iceberg" or pipeline.destination.destination_name != "filesystem":
         return
-    with pipeline.destination_client() as client:
-        client.get_open_table_catalog("iceberg")  # type: ignore[attr-defined]
-        staging = pipeline.destination_client()
-    with staging:
-        staging_dataset = staging.config.normalize_staging_dataset_name(pipeline.default_schema)  # type: ignore[attr-defined]
+    from dlt.common.libs.pyiceberg import get_catalog, is_ephemeral_catalog
+    from dlt.destinations.impl.filesystem.configuration import FilesystemDestinationClientConfiguration
     from pyiceberg.exceptions import NamespaceAlreadyExistsError
 
-    catalog = client._catalog  # type: ignore[attr-defined]
-    try:
-        catalog.create_namespace(staging_dataset)
-    except NamespaceAlreadyExistsError:
-        pass
+    catalog = get_catalog()  # from [iceberg_catalog] config; creating it creates its tables
+    if is_ephemeral_catalog(catalog):
+        return  # dlt's in-memory fallback lives and dies with each client: nothing to share
+    layout = FilesystemDestinationClientConfiguration().staging_dataset_name_layout
+    staging = layout % pipeline.dataset_name if "%s" in layout else layout
+    for namespace in (pipeline.dataset_name, staging):
+        try:
+            catalog.create_namespace(namespace)
+        except NamespaceAlreadyExistsError:
+            pass
 
 
 def data_location(info: Any) -> str:

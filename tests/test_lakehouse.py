@@ -194,3 +194,27 @@ def test_delta_on_s3_mirrors_asana_across_changes(sim: AsanaSim, moto_s3: Dict[s
     loaded = delta_snapshot("s3://asana-lake/data", "asana_data", tables, options)
     assert_unique_keys(pipeline, loaded)
     assert_mirror(loaded, duckdb_reference(sim, tmp_path))
+
+
+@needs_iceberg
+def test_iceberg_with_a_persistent_sqlite_catalog_mirrors_asana_without_job_errors(
+    sim: AsanaSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dlt_log: pytest.LogCaptureFixture
+) -> None:
+    import json
+
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    catalog_config = {"type": "sql", "uri": f"sqlite:///{tmp_path / 'catalog.db'}", "warehouse": f"file://{tmp_path / 'bucket'}"}
+    monkeypatch.setenv("ICEBERG_CATALOG__ICEBERG_CATALOG_TYPE", "sql")
+    monkeypatch.setenv("ICEBERG_CATALOG__ICEBERG_CATALOG_CONFIG", json.dumps(catalog_config))
+    pipeline = two_runs_with_changes(sim, ["--destination", "filesystem", "--table-format", "iceberg", "--progress", "none"])
+    # Parallel load jobs creating one fresh catalog at once log these and are retried by dlt.
+    assert "already exists" not in dlt_log.text and "UNIQUE constraint" not in dlt_log.text
+    catalog = SqlCatalog("default", **{k: v for k, v in catalog_config.items() if k != "type"})
+    loaded: Dict[str, Any] = {}
+    for table in sorted(pipeline.default_schema.data_table_names(seen_data_only=True)):
+        arrow = catalog.load_table(("asana_data", table)).scan().to_arrow()
+        cols = sorted(c for c in arrow.column_names if not c.startswith("_dlt"))
+        loaded[table] = sorted((tuple(r[c] for c in cols) for r in arrow.select(cols).to_pylist()), key=repr)
+    assert_unique_keys(pipeline, loaded)
+    assert_mirror(loaded, duckdb_reference(sim, tmp_path))
