@@ -22,7 +22,8 @@ from asana_dlt.lakehouse_read import enable_offline_reads
 PIPELINE_NAME = "asana"
 DEMO_PIPELINE_NAME = "asana_demo"
 DEMO_DUCKDB_FILE = "asana_demo.duckdb"
-RESOURCES = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
+# Every resource of the source, the opt-in ones (one request per task, Enterprise) included.
+RESOURCES = tuple(asana_source(access_token="-").resources)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
