@@ -33,7 +33,7 @@ def test_asset_lineage_follows_the_resources() -> None:
     from orchestrate.dagster_defs import asana_assets, defs
 
     deps = {k.path[-1]: {d.path[-1] for d in v} for k, v in asana_assets.asset_deps.items()}
-    assert deps == {
+    core = {
         "workspaces": set(),
         "projects": {"workspaces"},
         "sections": {"projects"},
@@ -43,6 +43,9 @@ def test_asset_lineage_follows_the_resources() -> None:
         "teams": {"workspaces"},
         "users": {"workspaces"},
     }
+    assert {name: deps[name] for name in core} == core
+    # Every dependency is another table of this source: nothing hangs off an outside key.
+    assert set().union(*deps.values()) <= set(deps)
     assert AssetKey(["asana", "stories"]) in asana_assets.keys
     (schedule,) = defs.schedules
     assert schedule.cron_schedule == "0 6 * * *" and schedule.job.name == "asana_daily"
