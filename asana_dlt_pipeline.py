@@ -17,7 +17,6 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from asana_dlt import AsanaSourceError, asana_source
 from asana_dlt.helpers import TOKEN_HELP
 from asana_dlt.lakehouse import TABLE_FORMATS, check_merges, check_table_format, data_location, prepare_iceberg_catalog
-from asana_dlt.lakehouse_read import enable_offline_reads
 
 PIPELINE_NAME = "asana"
 DEMO_PIPELINE_NAME = "asana_demo"
@@ -180,7 +179,6 @@ def run_demo(args: argparse.Namespace) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the load; any failure becomes one line on stderr and exit code 1."""
     args = parse_args(argv)
-    enable_offline_reads()  # the row counts read Delta/Iceberg back without DuckDB's downloads
     try:
         if args.demo:
             run_demo(args)

@@ -16,7 +16,6 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from asana_dlt import asana_source
 from asana_dlt.lakehouse import check_merges, prepare_iceberg_catalog
-from asana_dlt.lakehouse_read import enable_offline_reads
 
 ASSET_PREFIX = "asana"
 
@@ -58,7 +57,6 @@ _shape = asana_source(access_token="resolved-when-the-run-starts")
 )
 def asana_assets(context: AssetExecutionContext, dlt: DagsterDltResource) -> Iterator[Any]:
     """Loads what changed since the last run; row counts land on each asset's materialization."""
-    enable_offline_reads()
     table_format = os.environ.get("ASANA_DLT_TABLE_FORMAT") or None
     source = asana_source()
     pipeline = make_pipeline()

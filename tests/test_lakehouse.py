@@ -122,6 +122,25 @@ def assert_mirror(loaded: Dict[str, Any], reference: Dict[str, Any]) -> None:
         assert loaded[table] == rows, f"{table} differs from the DuckDB load"
 
 
+def assert_dataset_reads_it(pipeline: dlt.Pipeline, loaded: Dict[str, Any]) -> None:
+    """`pipeline.dataset()` (what `dlt pipeline show` uses) reads every table, with no network.
+
+    DuckDB 2.0 would download its `delta` extension here; the dlt plugin in
+    plugins/dlt_offline_lakehouse scans the table's live parquet files instead.
+    """
+    import duckdb
+
+    assert "dlt_offline_lakehouse" in sys.modules  # loaded by dlt itself, as a plugin
+    installed = duckdb.sql("SELECT extension_name FROM duckdb_extensions() WHERE installed").fetchall()
+    assert ("delta",) not in installed and ("httpfs",) not in installed
+    dataset = pipeline.dataset()
+    assert dict(dataset.row_counts(table_names=sorted(loaded)).fetchall()) == {t: len(r) for t, r in loaded.items()}
+    joined = dataset(
+        "SELECT count(*) FROM tasks t JOIN tasks__projects tp ON tp._dlt_parent_id = t._dlt_id"
+    ).fetchall()[0][0]
+    assert joined == len(loaded["tasks__projects"])
+
+
 def assert_unique_keys(pipeline: dlt.Pipeline, tables: Dict[str, Any]) -> None:
     schema = pipeline.default_schema
     for table, rows in tables.items():
@@ -141,6 +160,7 @@ def test_delta_on_local_disk_mirrors_asana_across_changes(sim: AsanaSim, tmp_pat
     loaded = delta_snapshot(str(tmp_path / "bucket"), "asana_data", tables, {})
     assert_unique_keys(pipeline, loaded)
     assert_mirror(loaded, duckdb_reference(sim, tmp_path))
+    assert_dataset_reads_it(pipeline, loaded)
 
 
 @pytest.fixture
@@ -195,6 +215,7 @@ def test_delta_on_s3_mirrors_asana_across_changes(sim: AsanaSim, moto_s3: Dict[s
     loaded = delta_snapshot("s3://asana-lake/data", "asana_data", tables, options)
     assert_unique_keys(pipeline, loaded)
     assert_mirror(loaded, duckdb_reference(sim, tmp_path))
+    assert_dataset_reads_it(pipeline, loaded)
 
 
 @needs_iceberg

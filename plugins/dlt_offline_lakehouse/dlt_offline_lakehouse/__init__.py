@@ -10,6 +10,9 @@ exactly those files, and object storage is reached through dlt's own fsspec clie
 DuckDB's (also downloaded) httpfs. Measured in bench/ (`--scenario delta`) and the README.
 
 With network, or with the extensions installed, nothing changes: dlt's scanners are used.
+
+Installed as a dlt plugin (entry point group `dlt`), so dlt imports it, and so enables it, in
+every process: a script, the CLI, and the dashboard of `dlt pipeline <name> show`.
 """
 
 import re
@@ -88,3 +91,6 @@ def enable_offline_reads() -> None:
     FilesystemSqlClient.create_view_select = _wrap_view_select(FilesystemSqlClient.create_view_select)  # type: ignore[method-assign]
     FilesystemSqlClient.create_secret = _wrap_create_secret(FilesystemSqlClient.create_secret)  # type: ignore[method-assign]
     setattr(FilesystemSqlClient, _PATCHED, True)
+
+
+enable_offline_reads()
