@@ -16,8 +16,10 @@ import dlt
 DATASET = "asana_data"
 
 
-def make_pipeline(workdir: str, name: str) -> dlt.Pipeline:
+def make_pipeline(workdir: str, name: str, table_format: Optional[str] = None) -> dlt.Pipeline:
     """A pipeline with its own pipelines_dir and DuckDB file under `workdir`.
+
+    With a `table_format` the destination is the filesystem, a bucket folder under `workdir`.
 
     A second run with the same `workdir` and `name` continues from the first one's state,
     which is how the incremental scenario runs twice.
@@ -26,7 +28,11 @@ def make_pipeline(workdir: str, name: str) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=name,
         pipelines_dir=str(base / "pipelines"),
-        destination=dlt.destinations.duckdb(str(base / f"{name}.duckdb")),
+        destination=(
+            dlt.destinations.filesystem(str(base / "bucket"))
+            if table_format
+            else dlt.destinations.duckdb(str(base / f"{name}.duckdb"))
+        ),
         dataset_name=DATASET,
         progress=None,
     )

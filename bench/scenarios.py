@@ -23,7 +23,7 @@ from bench.procs import ChildOutcome, run_child
 from bench.results import Row, Target
 
 SCENARIOS = ("full-quota", "latency", "incremental", "cpu", "memory")
-EXTRA_SCENARIOS = ("formats",)
+EXTRA_SCENARIOS = ("formats", "delta")
 FORMATS = ("parquet", "jsonl", "insert_values")
 TOKEN = "bench-token"
 PIPELINE = "asana_bench"
@@ -149,6 +149,7 @@ class Bench:
             "cpu": self.cpu,
             "memory": self.memory,
             "formats": self.formats,
+            "delta": self.delta,
         }[name]
         return method()
 
@@ -171,6 +172,7 @@ class Bench:
         bound: Counter,
         resources: Optional[List[str]] = None,
         loader_format: Optional[str] = None,
+        table_format: Optional[str] = None,
     ) -> _Run:
         """One run of the real source in a child, against a freshly reset request log."""
         sim.reset_requests()
@@ -183,6 +185,7 @@ class Bench:
             "requests_per_minute": rpm,
             "resources": resources,
             "loader_format": loader_format or self.loader_format,
+            "table_format": table_format,
         }
         cpu_before = os.times()
         outcome = run_child(spec, self.sizes.timeout_s, self.rss_cap_mb, self.env)
@@ -427,3 +430,27 @@ class Bench:
             reference = next((r for r in runs.values() if r.outcome.ok), next(iter(runs.values())))
             floor = self._floor(sim, reference.records, list(FORMATS))
         return [self._cpu_row(f"formats:{fmt}", run, floor, fmt) for fmt, run in runs.items()]
+
+    def delta(self) -> List[Row]:
+        """A full load into Delta tables on local disk against the same load into DuckDB.
+
+        Same account, same child process setup, every resource, no quota: the ratios are the
+        cost of the lakehouse (parquet files plus Delta commits and merges) over one DuckDB file.
+        """
+        s = self.sizes
+        self.log(f"delta: {_size_label(s.tasks)} tasks into DuckDB, then into Delta (filesystem)")
+        with self._sim(s.tasks, s.projects) as sim:
+            bound = full_load_bound(sim.store, None)
+            duck = self._source(sim, self._workdir("delta-duckdb"), 0, bound, None, "parquet")
+            delta = self._source(sim, self._workdir("delta"), 0, bound, None, "parquet", table_format="delta")
+        duck_row = self._fill(Row("delta:duckdb"), duck)
+        delta_row = self._fill(Row("delta:delta"), delta)
+        wall_x = delta_row.wall_s / duck_row.wall_s if delta_row.wall_s and duck_row.wall_s else None
+        rss_x = delta_row.peak_rss_mb / duck_row.peak_rss_mb if delta_row.peak_rss_mb and duck_row.peak_rss_mb else None
+        same = (delta.outcome.result or {}).get("rows") == (duck.outcome.result or {}).get("rows")
+        delta_row.notes.append(
+            f"vs DuckDB: wall {wall_x or 0:.2f}x, peak RSS {rss_x or 0:.2f}x;"
+            f" {'same' if same else 'DIFFERENT'} per-table row counts"
+        )
+        delta_row.targets = [Target("wall vs duckdb", wall_x, 1.5), Target("RSS vs duckdb", rss_x, 1.5)]
+        return [duck_row, delta_row]
