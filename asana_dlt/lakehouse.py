@@ -45,7 +45,8 @@ def check_table_format(destination: Any, table_format: Optional[str]) -> None:
             f"or drop --table-format"
         )
     package = _FORMAT_PACKAGES[table_format]
-    if find_spec(package) is None:
+    # Only the filesystem destination writes the tables itself; warehouses (Athena, ...) do it server-side.
+    if dest.destination_name == "filesystem" and find_spec(package) is None:
         raise LakehouseConfigError(
             f"--table-format {table_format} needs the {package} package, not installed here: {EXTRAS_HINT}"
         )
