@@ -161,6 +161,16 @@ def test_delta_on_local_disk_mirrors_asana_across_changes(sim: AsanaSim, tmp_pat
     assert_unique_keys(pipeline, loaded)
     assert_mirror(loaded, duckdb_reference(sim, tmp_path))
     assert_dataset_reads_it(pipeline, loaded)
+    # A fresh process that imports nothing of ours, as the dashboard of `dlt pipeline show` is:
+    # dlt loads the plugin by itself, and the dashboard's row-count query works.
+    pipelines_dir = os.path.join(os.environ["DLT_DATA_DIR"], "pipelines")
+    script = (
+        f"import dlt; p = dlt.attach('asana', pipelines_dir={pipelines_dir!r}); "
+        "print(p.dataset()('SELECT count(*) FROM tasks').fetchall()[0][0])"
+    )
+    fresh = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd="/")
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    assert int(fresh.stdout.strip().splitlines()[-1]) == len(loaded["tasks"])
 
 
 @pytest.fixture
