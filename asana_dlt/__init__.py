@@ -76,6 +76,11 @@ def _without_nulls(item: Any) -> Any:
     return item
 
 
+def _ref(record: Dict[str, Any]) -> Dict[str, Any]:
+    """The gid and name of a record: enough to list its children and to name it in warnings."""
+    return {"gid": record["gid"], "name": record.get("name")}
+
+
 def _named(record: Dict[str, Any]) -> str:
     return f"{record.get('name')!r} ({record['gid']})"
 
@@ -201,7 +206,9 @@ def asana_source(
             fresh, changed = _sort(page, None)
             if fresh:
                 yield fresh
-            with_subtasks.extend((task, until) for task, until in changed if task.get("num_subtasks"))
+            # Only what the subtask listing needs: holding whole tasks here until the project's
+            # last page would keep every parent of a large project in memory.
+            with_subtasks.extend((_ref(task), until) for task, until in changed if task.get("num_subtasks"))
         cursors.advance(project["gid"], newest)
         # Subtask listings go to the pool once the project's own pages are in: the listing's
         # next page, which unlocks a hundred story requests, never waits behind them.
@@ -246,9 +253,12 @@ def asana_source(
         data_from=tasks, name="stories", write_disposition="merge", primary_key="gid", columns=_columns(STORY_FIELDS)
     )
     def stories(task_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
-        for task in task_page:
-            if memory.take_story_claim(task["gid"]):
-                yield _task_stories(client, task)
+        # dlt keeps up to `max_parallel_items` of these generators waiting for pool slots: each
+        # holds a few names, not a page of whole tasks (that was most of the extract's memory).
+        claimed = [_ref(task) for task in task_page if memory.take_story_claim(task["gid"])]
+        del task_page
+        for task in claimed:
+            yield _task_stories(client, task)
 
     resources = (workspaces_resource, projects, sections, tags, tasks, stories, teams, users)
     for resource in resources:
