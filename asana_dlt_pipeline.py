@@ -20,6 +20,13 @@ from asana_dlt.helpers import TOKEN_HELP
 PIPELINE_NAME = "asana"
 DEMO_PIPELINE_NAME = "asana_demo"
 DEMO_DUCKDB_FILE = "asana_demo.duckdb"
+# DuckDB's defaults are 80% of the machine's RAM and one thread per core: a 100k-task load then
+# peaked at 1.4 GB, most of it DuckDB's during the load step. 128 MB and one thread keep the
+# load step ~150 MB above normalize (DuckDB spills to `<file>.tmp` beyond it) at a few seconds'
+# cost; insertion order does not matter to merge tables and keeping it costs memory. Entries
+# under `[destination.duckdb.credentials] global_config` in secrets.toml (or the matching
+# environment variable) win over these; dlt refuses credentials keys in config.toml.
+DUCKDB_SETTINGS: Dict[str, Any] = {"memory_limit": "128MB", "threads": 1, "preserve_insertion_order": False}
 RESOURCES = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
 
 
@@ -59,9 +66,24 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+def duckdb_destination(database: Optional[str] = None) -> Any:
+    """DuckDB with a bounded memory and thread budget (`DUCKDB_SETTINGS`) unless configured.
+
+    Args:
+        database: The DuckDB file; None keeps dlt's default, `<pipeline name>.duckdb`.
+    """
+    configured = dlt.secrets.get("destination.duckdb.credentials.global_config", dict)
+    credentials: Dict[str, Any] = {"global_config": {**DUCKDB_SETTINGS, **(configured or {})}}
+    if database:
+        credentials["database"] = database
+    return dlt.destinations.duckdb(credentials=credentials)
+
+
 def make_pipeline(name: str, destination: Any, dataset: str, progress: str) -> dlt.Pipeline:
     """One pipeline per name; the progress collector prints counters while a long run extracts."""
     collector: Any = dlt.progress.log(log_period=10.0) if progress == "log" else None
+    if destination == "duckdb":
+        destination = duckdb_destination()
     return dlt.pipeline(pipeline_name=name, destination=destination, dataset_name=dataset, progress=collector)
 
 
@@ -137,7 +159,7 @@ def run_demo(args: argparse.Namespace) -> None:
     if destination == "duckdb":
         if os.path.exists(DEMO_DUCKDB_FILE):
             os.remove(DEMO_DUCKDB_FILE)
-        destination = dlt.destinations.duckdb(DEMO_DUCKDB_FILE)
+        destination = duckdb_destination(DEMO_DUCKDB_FILE)
     pipeline = make_pipeline(DEMO_PIPELINE_NAME, destination, args.dataset, "none")
     pipeline.drop()
     with AsanaSim(token=secrets.token_hex(16), config=SimConfig(seed=42)) as sim:

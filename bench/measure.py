@@ -13,6 +13,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import dlt
 
+from asana_dlt_pipeline import duckdb_destination
+
 DATASET = "asana_data"
 
 
@@ -26,7 +28,8 @@ def make_pipeline(workdir: str, name: str) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=name,
         pipelines_dir=str(base / "pipelines"),
-        destination=dlt.destinations.duckdb(str(base / f"{name}.duckdb")),
+        # The CLI's DuckDB settings, so the bench measures what a user's run uses.
+        destination=duckdb_destination(str(base / f"{name}.duckdb")),
         dataset_name=DATASET,
         progress=None,
     )
