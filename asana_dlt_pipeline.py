@@ -21,11 +21,12 @@ PIPELINE_NAME = "asana"
 DEMO_PIPELINE_NAME = "asana_demo"
 DEMO_DUCKDB_FILE = "asana_demo.duckdb"
 # DuckDB's defaults are 80% of the machine's RAM and one thread per core: a 100k-task load then
-# peaked at 1.4 GB, most of it DuckDB's during the load step. 128 MB and one thread keep the
-# load step ~150 MB above normalize (DuckDB spills to `<file>.tmp` beyond it) at a few seconds'
-# cost; insertion order does not matter to merge tables and keeping it costs memory. Entries
-# under `[destination.duckdb.credentials] global_config` in secrets.toml (or the matching
-# environment variable) win over these; dlt refuses credentials keys in config.toml.
+# peaked at 1.4 GB, most of it DuckDB's during the load step. With 128 MB and one thread the
+# load step stays ~150 MB above normalize and DuckDB spills the rest to `<file>.tmp`; 64 MB
+# fails at 100k tasks (out of memory in the merge). Insertion order does not matter to merge
+# tables and keeping it costs memory. Entries under `[destination.duckdb.credentials]
+# global_config` in secrets.toml (or the matching environment variable) win over these; dlt
+# refuses credentials keys in config.toml.
 DUCKDB_SETTINGS: Dict[str, Any] = {"memory_limit": "128MB", "threads": 1, "preserve_insertion_order": False}
 RESOURCES = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
 

@@ -479,8 +479,9 @@ class Bench:
                 f"polling mode: {per_project:.3f} requests per project ({row.requests:,} requests, {projects:,}"
                 f" projects; tasks {by_kind.get('tasks', 0):,}, sections {by_kind.get('sections', 0):,}, stories"
                 f" {by_kind.get('stories', 0):,}); {what}; goals: <=0.05 with workspace events or search,"
-                f" <=1 with per-project events; quota {quota:,}/min (Asana's paid 1,500 scaled"
-                f" {quota / 1500:g}x), latency {latency:g} ms",
+                f" <=1 with per-project events; at Asana's paid 1,500/min this run costs"
+                f" {row.requests / 1500 * 60:,.0f} s of quota; measured at {quota:,}/min (scaled"
+                f" {quota / 1500:g}x to keep the bench short), latency {latency:g} ms",
             )
             rows.append(row)
         return rows
