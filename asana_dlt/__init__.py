@@ -4,25 +4,30 @@
 teams, users) are listed whole on every run and replaced, so what Asana deleted disappears.
 `tasks` (subtasks included) load incrementally with a `modified_since` cursor per project and
 merge on `gid`; `stories` are fetched once per new or changed task and merge on `gid`.
+The catalog's resources (custom fields, memberships, portfolios, goals, status updates, ...) are
+data in `settings.CATALOG`, built by the one factory in `catalog.py`.
 """
 
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import dlt
 from dlt.common import logger
-from dlt.common.typing import TDataItems
+from dlt.common.typing import TDataItems, TSecretStrValue
 from dlt.extract.resource import DltResource
 
-from .helpers import AsanaClient, AsanaSourceError, create_client
+from .catalog import Catalog, TaskChanges
+from .helpers import TOKEN_HELP, AsanaClient, AsanaSourceError, create_client
 from .incremental import ProjectCursors, RunMemory, to_asana_time
 from .rate_limit import RateLimiter
 from .settings import (
+    CATALOG,
     COLUMN_TYPES,
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_REQUESTS_PER_MINUTE,
     LIST_FIELDS,
     NESTED_COLUMN_TYPES,
+    OBJECT_FIELDS,
     PROJECT_FIELDS,
     REFERENCE_FIELDS,
     SECTION_FIELDS,
@@ -40,12 +45,14 @@ def _columns(fields: Sequence[str]) -> Dict[str, Any]:
     """Typed, nullable columns for every scalar and reference field a resource asks for."""
     columns: Dict[str, Any] = {}
     for field in fields:
-        name = field.split(".")[0]
-        if name in LIST_FIELDS:
+        name, _, sub = field.partition(".")
+        if name in LIST_FIELDS or name in OBJECT_FIELDS:
             continue
         if name in REFERENCE_FIELDS:
             columns[f"{name}__gid"] = {"data_type": "text", "nullable": True}
-        else:
+        if sub:
+            columns[f"{name}__{sub}"] = {"data_type": COLUMN_TYPES.get(sub, "text"), "nullable": True}
+        elif name not in REFERENCE_FIELDS:
             columns[name] = {"data_type": COLUMN_TYPES.get(name, "text"), "nullable": True}
     return columns
 
@@ -108,19 +115,22 @@ def _listed_whole(name: str, data_from: Any, fields: Sequence[str]) -> Any:
 
 @dlt.source(name="asana", max_table_nesting=2)
 def asana_source(
-    access_token: str = dlt.secrets.value,
+    access_token: Optional[TSecretStrValue] = None,
     base_url: str = DEFAULT_BASE_URL,
     workspaces: Optional[List[str]] = None,
     start_date: Optional[str] = None,
     stories_since: Optional[str] = None,
     requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    client_id: Optional[TSecretStrValue] = None,
+    client_secret: Optional[TSecretStrValue] = None,
+    refresh_token: Optional[TSecretStrValue] = None,
 ) -> Sequence[DltResource]:
     """Builds the Asana resources; nothing is requested until the pipeline runs.
 
     Args:
         access_token: Asana personal access token, from `[sources.asana_dlt]` in secrets.toml
-            or `SOURCES__ASANA_DLT__ACCESS_TOKEN`.
+            or `SOURCES__ASANA_DLT__ACCESS_TOKEN`; or none, with an OAuth app's three below.
         base_url: Asana's API root; point it at `asana_sim` to run without an account.
         workspaces: Gids or names of the workspaces to load; None loads every workspace the
             token can see. A name or gid that matches none stops the run before anything loads.
@@ -130,11 +140,23 @@ def asana_source(
             fetches them for every new or changed task. Eases huge backfills.
         requests_per_minute: The token's quota: 1,500 on paid workspaces, 150 on free ones.
         max_concurrency: Requests in flight at once; Asana allows 50 GETs per token.
+        client_id: An OAuth app's client id, instead of `access_token` (with the next two).
+        client_secret: The OAuth app's client secret, from `[sources.asana_dlt]` in secrets.toml.
+        refresh_token: The refresh token a user granted the app; exchanged at Asana's token
+            endpoint for access tokens, renewed before each expires.
     """
     limiter = RateLimiter(requests_per_minute=requests_per_minute, max_concurrency=max_concurrency)
-    client = create_client(access_token, base_url.rstrip("/"), limiter)
+    oauth = {"client_id": client_id, "client_secret": client_secret, "refresh_token": refresh_token}
+    if not access_token and not all(oauth.values()):
+        raise AsanaSourceError(
+            f"No Asana access token was found: {TOKEN_HELP}; or set client_id, client_secret and"
+            " refresh_token of an OAuth app there (see .dlt/secrets.toml.example)."
+        )
+    client = create_client(access_token, base_url.rstrip("/"), limiter, oauth if all(oauth.values()) else None)
     cursors = ProjectCursors("tasks")
     memory = RunMemory()
+    task_changes = TaskChanges()
+    catalog = Catalog(client, task_changes, _columns, _nested)
     first_listing_since = to_asana_time(start_date) if start_date else None
     stories_from = to_asana_time(stories_since) if stories_since else None
     wanted = {str(w) for w in workspaces} if workspaces else None
@@ -164,7 +186,7 @@ def asana_source(
         for workspace in workspace_page:
             path = f"/workspaces/{workspace['gid']}/projects"
             for page in client.pages(path, PROJECT_FIELDS, f"projects of workspace {_named(workspace)}"):
-                yield from page
+                yield from catalog.detach("projects", page, CATALOG)
 
     @_listed_whole("sections", projects, SECTION_FIELDS)
     def sections(project: Dict[str, Any]) -> Iterator[TDataItems]:
@@ -237,6 +259,7 @@ def asana_source(
             modified_at = task.get("modified_at") or ""
             if loaded_until is None or modified_at > loaded_until:
                 changed.append((task, loaded_until))
+                task_changes.mark(task["gid"])
                 if stories_from is None or modified_at >= stories_from:
                     memory.claim_stories(task["gid"])
         return fresh, changed
@@ -268,7 +291,11 @@ def asana_source(
         for task in claimed:
             yield _task_stories(client, task)
 
-    resources = (workspaces_resource, projects, sections, tags, tasks, stories, teams, users)
+    # The catalog: plain list resources configured as data in settings.CATALOG.
+    parents = {"workspaces": workspaces_resource, "projects": projects, "teams": teams, "tasks": tasks}
+    listed = catalog.build(CATALOG, parents)
+
+    resources = (workspaces_resource, projects, sections, tags, tasks, stories, teams, users, *listed)
     for resource in resources:
         resource.add_map(_without_nulls)
     return resources
