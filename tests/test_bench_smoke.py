@@ -124,3 +124,21 @@ def test_quick_bench_prints_a_row_per_scenario() -> None:
     for row in rows:
         requests, bound, ratio = int(row[1]), int(row[2]), float(row[3])
         assert bound > 0 and abs(ratio - requests / bound) < 1e-3, row
+
+
+def test_quick_big_org_prints_requests_per_project() -> None:
+    """The big-org scenario measures an idle and an incremental run after a full load."""
+    done = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--scenario", "big-org"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    rows = {r[0]: r for r in _rows(done.stdout)}
+    assert set(rows) == {"big-org:idle", "big-org:incremental"}, done.stdout
+    # Polling mode: at least a tasks and a sections listing per project (40 in --quick).
+    idle = int(rows["big-org:idle"][1])
+    assert idle >= 2 * 40 and f"{idle / 40:.3f} requests per project" in done.stdout
+    assert int(rows["big-org:incremental"][1]) > idle  # the changed tasks' stories
