@@ -18,6 +18,10 @@ PAGE_SIZE = 100
 DEFAULT_REQUESTS_PER_MINUTE = 1500
 DEFAULT_MAX_CONCURRENCY = 50
 
+# Asana delivers events at most once: each project is compared in full with Asana at least this
+# often, so a lost event cannot leave a row stale for longer.
+DEFAULT_RECONCILE_EVERY_DAYS = 7
+
 # How often one listing is restarted when Asana expires its pagination offset mid-way.
 MAX_LISTING_RESTARTS = 3
 

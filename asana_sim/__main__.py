@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--offset-ttl", type=float, default=SimConfig.offset_ttl_s)
     p.add_argument("--premium", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--forbidden-project", action="append", default=[], metavar="GID")
+    p.add_argument("--documented-modified-at", action="store_true",
+                   help="moves between projects and sections leave modified_at alone, as Asana documents")
     return p.parse_args(argv)
 
 
@@ -46,7 +48,8 @@ def config_from(args: argparse.Namespace) -> SimConfig:
                      throttle_burst_at=args.throttle_burst_at,
                      throttle_burst_length=args.throttle_burst_length,
                      offset_ttl_s=args.offset_ttl, premium=args.premium,
-                     forbidden_projects=set(args.forbidden_project))
+                     forbidden_projects=set(args.forbidden_project),
+                     documented_modified_at=args.documented_modified_at)
 
 
 def main(argv: list[str] | None = None) -> int:

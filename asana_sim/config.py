@@ -41,6 +41,9 @@ class SimConfig:
         sync_ttl_s: Lifetime of event sync tokens (Asana: 24 h).
         premium: Whether premium-only endpoints (search) answer, else 402.
         forbidden_projects: Project gids the token may not read (403).
+        documented_modified_at: Follow Asana's documented ``Task.modified_at`` rules: moving a
+            task to another project or section does not change its ``modified_at``. Off keeps
+            the older behaviour (a move modifies the task), so tests can run in both worlds.
     """
 
     seed: int = 1
@@ -69,3 +72,4 @@ class SimConfig:
     sync_ttl_s: float = 86400.0
     premium: bool = True
     forbidden_projects: set[str] = field(default_factory=set)
+    documented_modified_at: bool = False
