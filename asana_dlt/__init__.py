@@ -222,6 +222,7 @@ def asana_source(
             if fresh:
                 yield fresh
             if events.reconcile:  # every tree, whatever its root's modified_at
+                capture.check_stories(t["gid"] for t, _ in changed)
                 trees.extend((t, cursors.loaded_until(m["gid"] for m in t.get("projects") or [] if m)) for t in page)
             else:  # events report the changes below tasks already loaded
                 trees.extend((t, until) for t, until in changed if until is None)
@@ -252,7 +253,7 @@ def asana_source(
             yield removed
         for task in task_page:
             if not task.get("is_deleted") and memory.take_story_claim(task["gid"]):
-                yield _task_stories(client, task)
+                yield _task_stories(client, capture, task)
 
     resources = (workspaces_resource, projects, sections, tags, tasks, stories, teams, users)
     for resource in resources:
@@ -263,9 +264,10 @@ def asana_source(
 
 
 @dlt.defer
-def _task_stories(client: AsanaClient, task: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """All stories of one task, fetched in dlt's worker pool alongside other tasks'."""
+def _task_stories(client: AsanaClient, capture: ChangeCapture, task: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """All stories of one task, fetched in dlt's worker pool alongside other tasks'; tombstones
+    for the loaded ones Asana no longer lists when the task's events were out of reach."""
     collected: List[Dict[str, Any]] = []
     for page in client.pages(f"/tasks/{task['gid']}/stories", STORY_FIELDS, f"stories of task {_named(task)}"):
         collected.extend(page)
-    return collected
+    return collected + capture.vanished_stories(task["gid"], collected)

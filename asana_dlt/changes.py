@@ -293,6 +293,7 @@ class ChangeCapture:
         self._swept = False
         self._reasons: Dict[str, List[str]] = {}
         self._story_tombstones: Dict[str, Set[str]] = {}
+        self._story_checks: Set[str] = set()
         self._now = to_asana_time(pendulum.now("UTC"))
 
     # ---- bookkeeping -----------------------------------------------------------------------
@@ -336,8 +337,20 @@ class ChangeCapture:
             self.memory.first_sighting({"gid": gid, "modified_at": "\uffff"})  # never read again this run
         return self.tombstones("tasks", gids)
 
-    def _verify(self, gids: Iterable[str], inherited: Optional[str]) -> Iterator[List[Dict[str, Any]]]:
-        """Reads tasks again that Asana may have deleted; the ones it still has are updated."""
+    def check_stories(self, task_gids: Iterable[str]) -> None:
+        """These tasks' stories are listed again and compared with the warehouse's: events that
+        would have named deleted stories were out of reach (expired token, deleted project)."""
+        with self._lock:
+            for gid in task_gids:
+                self._story_checks.add(gid)
+                self.memory.claim_stories(gid)
+
+    def _verify(self, gids: Iterable[str], inherited: Optional[str], whole: bool = False) -> Iterator[List[Any]]:
+        """Reads tasks again that Asana may have deleted; the ones it still has are updated.
+
+        With `whole`, a survivor's stories and subtask tree are checked too: its events may have
+        been only in the stream of a project that is gone.
+        """
         gone: Set[str] = set()
         for gid in sorted(gids):
             if self.memory.taken(gid):
@@ -346,9 +359,13 @@ class ChangeCapture:
             if task is None:
                 gone.add(gid)
                 continue
+            if whole:
+                self.check_stories([gid])
             fresh, _ = self.sorter.sort([task], inherited)
             if fresh:
                 yield fresh
+            if whole and task.get("num_subtasks"):
+                yield self.subtree(task, inherited, whole=True)
         if gone:
             yield self._deleted_tasks(gone)
 
@@ -367,7 +384,7 @@ class ChangeCapture:
                 continue
             known = self.warehouse.project_tasks(gid)
             logger.info(f"Project {gid} was deleted in Asana: checking the {len(known)} task(s) loaded from it.")
-            yield from self._verify(known, None)
+            yield from self._verify(known, entry.get("modified_since"), whole=True)
             self.cursors.forget(gid)
 
     def begin(self, project: Dict[str, Any]) -> ProjectEvents:
@@ -439,6 +456,15 @@ class ChangeCapture:
         return collected
 
     # ---- stories ----------------------------------------------------------------------------
+
+    def vanished_stories(self, task_gid: str, listed: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """Tombstones for the loaded stories of a checked task that Asana no longer lists."""
+        with self._lock:
+            if task_gid not in self._story_checks:
+                return []
+            self._story_checks.discard(task_gid)
+        gone = self.warehouse.stories_of([task_gid]) - {story["gid"] for story in listed}
+        return self.tombstones("stories", gone) if gone else []
 
     def story_removals(self, task_page: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         """Story tombstones for a page of tasks: all stories of deleted tasks, deleted stories of others."""
