@@ -218,7 +218,7 @@ def asana_source(
         for page in client.pages("/tasks", TASK_FIELDS, f"tasks of project {_named(project)}", params):
             newest = max([newest or "", *(t.get("modified_at") or "" for t in page)]) or None
             listed.update(t["gid"] for t in page)
-            fresh, changed = sorter.sort(page, None)
+            fresh, changed = sorter.sort(page, None, events.known)
             if fresh:
                 yield fresh
             if events.reconcile:  # every tree, whatever its root's modified_at

@@ -33,6 +33,7 @@ from .subtasks import TaskSorter, named
 
 DELETE_MODES = ("hard", "soft")
 _BATCH = 500  # gids per warehouse query
+FIRST_SEEN = "it is listed for the first time"
 
 
 def check_delete_mode(mode: str) -> str:
@@ -71,6 +72,7 @@ class ProjectEvents:
     deleted: Set[str] = field(default_factory=set)
     story_tasks: Set[str] = field(default_factory=set)  # tasks whose stories were added or changed
     deleted_stories: Dict[str, Set[str]] = field(default_factory=dict)  # task gid -> story gids
+    known: Optional[Dict[str, str]] = None  # when reconciling: modified_at per loaded top-level task
 
     def take(self, event: Dict[str, Any]) -> None:
         """Sorts one event; later events of a gid override earlier ones (deleted, then undeleted)."""
@@ -148,6 +150,10 @@ def project_deleted(client: AsanaClient, gid: str) -> bool:
     return False
 
 
+def _asana_time(value: Any) -> str:
+    return to_asana_time(value) if value is not None else ""
+
+
 def _quoted(gids: Iterable[str]) -> str:
     return ", ".join("'" + str(g).replace("'", "''") + "'" for g in gids)
 
@@ -181,24 +187,27 @@ class Warehouse:
             except DatabaseUndefinedRelation:
                 return []  # nothing loaded yet
 
-    def project_tasks(self, project_gid: str) -> Set[str]:
-        """Top-level tasks loaded as members of a project."""
+    def project_tasks(self, project_gid: str) -> Dict[str, str]:
+        """`modified_at` of each top-level task loaded as a member of a project."""
         sql = (
-            "SELECT x.gid FROM {tasks} x JOIN {tasks__projects} p ON p._dlt_parent_id = x._dlt_id"
+            "SELECT x.gid, x.modified_at FROM {tasks} x JOIN {tasks__projects} p ON p._dlt_parent_id = x._dlt_id"
             f" WHERE p.gid = {_quoted([project_gid])} AND x.parent__gid IS NULL" + "{live}"
         )
-        return {row[0] for row in self._select(sql, ("tasks", "tasks__projects"))}
+        return {gid: _asana_time(at) for gid, at in self._select(sql, ("tasks", "tasks__projects"))}
 
-    def descendants(self, gids: Iterable[str]) -> Set[str]:
-        """Every loaded subtask below these tasks, at any depth."""
-        found: Set[str] = set()
+    def descendants(self, gids: Iterable[str]) -> Dict[str, str]:
+        """`modified_at` of every loaded subtask below these tasks, at any depth."""
+        found: Dict[str, str] = {}
         level = list(gids)
         while level:
             children: List[str] = []
             for i in range(0, len(level), _BATCH):
-                sql = f"SELECT x.gid FROM {{tasks}} x WHERE x.parent__gid IN ({_quoted(level[i:i + _BATCH])})" + "{live}"
-                children.extend(row[0] for row in self._select(sql, ("tasks",)) if row[0] not in found)
-            found.update(children)
+                sql = (f"SELECT x.gid, x.modified_at FROM {{tasks}} x WHERE x.parent__gid IN"
+                       f" ({_quoted(level[i:i + _BATCH])})" + "{live}")
+                for gid, at in self._select(sql, ("tasks",)):
+                    if gid not in found:
+                        found[gid] = _asana_time(at)
+                        children.append(gid)
             level = children
         return found
 
@@ -317,7 +326,8 @@ class ChangeCapture:
                 return
             parts = [f"{len(names)} because {why}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}"
                      for why, names in sorted(self._reasons.items())]
-        logger.info(f"Reconciled {sum(len(n) for n in self._reasons.values())} project(s) with Asana: " + "; ".join(parts))
+        log = logger.info if set(self._reasons) == {FIRST_SEEN} else logger.warning
+        log(f"Reconciled {sum(len(n) for n in self._reasons.values())} project(s) with Asana: " + "; ".join(parts))
 
     def tombstones(self, table: str, gids: Iterable[str]) -> List[Dict[str, Any]]:
         """Rows that delete (hard) or mark (soft) these gids at the load."""
@@ -332,7 +342,7 @@ class ChangeCapture:
 
     def _deleted_tasks(self, gids: Set[str]) -> List[Dict[str, Any]]:
         """Tombstones for deleted tasks and every subtask the warehouse holds below them."""
-        gids = set(gids) | self.warehouse.descendants(gids)
+        gids = set(gids) | set(self.warehouse.descendants(gids))
         for gid in gids:
             self.memory.first_sighting({"gid": gid, "modified_at": "\uffff"})  # never read again this run
         return self.tombstones("tasks", gids)
@@ -382,7 +392,7 @@ class ChangeCapture:
             workspace = entry.get("workspace")
             if workspace not in listed or gid in listed[workspace] or not project_deleted(self.client, gid):
                 continue
-            known = self.warehouse.project_tasks(gid)
+            known = set(self.warehouse.project_tasks(gid))
             logger.info(f"Project {gid} was deleted in Asana: checking the {len(known)} task(s) loaded from it.")
             yield from self._verify(known, entry.get("modified_since"), whole=True)
             self.cursors.forget(gid)
@@ -394,11 +404,14 @@ class ChangeCapture:
         if events is None:
             return ProjectEvents(sync=entry.get("sync"))
         if events.reconcile and not entry.get("modified_since"):
-            events.reconcile = "it is listed for the first time"
+            events.reconcile = FIRST_SEEN
+            return events
         elif events.reconcile is None and self.reconcile_every_days and entry.get("reconciled_at"):
             age = pendulum.now("UTC") - pendulum.parse(entry["reconciled_at"])
             if age.in_days() >= self.reconcile_every_days:
                 events.reconcile = f"its last full check is over {self.reconcile_every_days} day(s) old"
+        if events.reconcile:
+            events.known = self.warehouse.project_tasks(project["gid"])
         return events
 
     def apply(self, project: Dict[str, Any], events: ProjectEvents, listed: Set[str]) -> Iterator[List[Any]]:
@@ -410,9 +423,8 @@ class ChangeCapture:
             listed: Gids of the top-level tasks the listing returned.
         """
         cursor = self.cursors.since(project["gid"])
-        if events.reconcile and cursor:
-            vanished = self.warehouse.project_tasks(project["gid"]) - listed
-            yield from self._verify(vanished, None)
+        if events.known is not None:
+            yield from self._verify(set(events.known) - listed, None)
         if events.deleted:
             yield self._deleted_tasks(events.deleted)
         for task_gid, story_gids in events.deleted_stories.items():
@@ -447,12 +459,13 @@ class ChangeCapture:
 
     def subtree(self, task: Dict[str, Any], loaded_until: Optional[str], whole: bool) -> List[Dict[str, Any]]:
         """A task's subtasks not taken yet; when reconciling, also the removal of vanished ones."""
+        if not whole:
+            return self.sorter.tree(task, loaded_until)
         listed: Set[str] = set()
-        collected = self.sorter.tree(task, loaded_until, whole=whole, listed=listed if whole else None)
-        if whole:
-            vanished = self.warehouse.descendants([task["gid"]]) - listed
-            for page in self._verify(vanished, loaded_until):
-                collected.extend(page)
+        known = self.warehouse.descendants([task["gid"]])
+        collected = self.sorter.tree(task, loaded_until, whole=True, listed=listed, known=known)
+        for page in self._verify(set(known) - listed, loaded_until):
+            collected.extend(page)
         return collected
 
     # ---- stories ----------------------------------------------------------------------------

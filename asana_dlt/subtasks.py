@@ -34,21 +34,36 @@ class TaskSorter:
         self.cursors = cursors
         self.stories_from = stories_from
 
-    def sort(self, page: List[Dict[str, Any]], inherited: Optional[str]) -> Tuple[List[Any], List[Tuple[Any, Any]]]:
-        """Returns (fresh tasks, [(changed task, the cursor it was loaded up to)])."""
+    def sort(
+        self, page: List[Dict[str, Any]], inherited: Optional[str], known: Optional[Dict[str, str]] = None
+    ) -> Tuple[List[Any], List[Tuple[Any, Any]]]:
+        """Returns (fresh tasks, [(changed task, the cursor it was loaded up to)]).
+
+        `known` (a reconciliation's `modified_at` per gid, read from the warehouse) decides for
+        the tasks it holds: changed means modified since loaded, whatever the cursors say.
+        """
         fresh = [task for task in page if self.memory.first_sighting(task)]
         changed = []
         for task in fresh:
             loaded_until = inherited or self.cursors.loaded_until(m["gid"] for m in task.get("projects") or [] if m)
             modified_at = task.get("modified_at") or ""
-            if loaded_until is None or modified_at > loaded_until:
+            if known is not None and task["gid"] in known:
+                is_changed = modified_at != known[task["gid"]]
+            else:
+                is_changed = loaded_until is None or modified_at > loaded_until
+            if is_changed:
                 changed.append((task, loaded_until))
                 if self.stories_from is None or modified_at >= self.stories_from:
                     self.memory.claim_stories(task["gid"])
         return fresh, changed
 
     def tree(
-        self, task: Dict[str, Any], loaded_until: Optional[str], whole: bool = False, listed: Optional[Set[str]] = None
+        self,
+        task: Dict[str, Any],
+        loaded_until: Optional[str],
+        whole: bool = False,
+        listed: Optional[Set[str]] = None,
+        known: Optional[Dict[str, str]] = None,
     ) -> List[Dict[str, Any]]:
         """The subtasks below `task` that this run has not taken yet, depth first.
 
@@ -59,16 +74,17 @@ class TaskSorter:
                 reconciliation cannot trust events it may have missed.
             listed: Collects the gid of every subtask Asana listed, taken before or not, so a
                 reconciliation can tell which subtasks the warehouse holds that Asana no longer has.
+            known: `modified_at` per loaded subtask, from the warehouse (see `sort`).
         """
         collected: List[Dict[str, Any]] = []
         path = f"/tasks/{task['gid']}/subtasks"
         for page in self.client.pages(path, TASK_FIELDS, f"subtasks of task {named(task)}"):
             if listed is not None:
                 listed.update(sub["gid"] for sub in page)
-            fresh, changed = self.sort(page, loaded_until)
+            fresh, changed = self.sort(page, loaded_until, known)
             collected.extend(fresh)
             walk = [(sub, loaded_until) for sub in page] if whole else changed
             for sub, sub_loaded_until in walk:
                 if sub.get("num_subtasks"):
-                    collected.extend(self.tree(sub, sub_loaded_until, whole, listed))
+                    collected.extend(self.tree(sub, sub_loaded_until, whole, listed, known))
         return collected
