@@ -28,7 +28,7 @@ from requests import Response
 
 from .helpers import AsanaClient, AsanaMalformedResponse, AsanaSourceError, _body, _raise_asana_errors, _SkipObject
 from .incremental import ProjectCursors, RunMemory, to_asana_time
-from .settings import TASK_FIELDS
+from .settings import EVENTS_PARAMS, SINGLE_OBJECT_FIELDS, TASK_FIELDS
 from .subtasks import TaskSorter, named
 
 DELETE_MODES = ("hard", "soft")
@@ -107,7 +107,8 @@ def read_events(client: AsanaClient, project: Dict[str, Any], sync: Optional[str
     found = ProjectEvents()
     token = sync
     while True:
-        params = {"resource": project["gid"], **({"sync": token} if token else {})}
+        resource, sync_param = EVENTS_PARAMS
+        params = {resource: project["gid"], **({sync_param: token} if token else {})}
         try:
             response = client.get("/events", params=params, hooks={"response": [_pass_412]})
         except _SkipObject:
@@ -144,7 +145,8 @@ def read_task(client: AsanaClient, gid: str) -> Optional[Dict[str, Any]]:
 def project_deleted(client: AsanaClient, gid: str) -> bool:
     """True only on Asana's 404: a project merely out of reach (403) keeps its tasks."""
     try:
-        client.get(f"/projects/{gid}", params={"opt_fields": "name"}, hooks={"response": [_raise_asana_errors]})
+        fields = ",".join(SINGLE_OBJECT_FIELDS["/projects/{project_gid}"])
+        client.get(f"/projects/{gid}", params={"opt_fields": fields}, hooks={"response": [_raise_asana_errors]})
     except _SkipObject as exc:
         return exc.status == 404
     return False

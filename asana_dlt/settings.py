@@ -139,6 +139,15 @@ FIELDS_BY_ENDPOINT: Dict[str, Tuple[str, ...]] = {
     "/users": USER_FIELDS,
 }
 
+# Single objects read again when an event names them (no paging: `opt_fields` only).
+SINGLE_OBJECT_FIELDS: Dict[str, Tuple[str, ...]] = {
+    "/tasks/{task_gid}": TASK_FIELDS,
+    "/projects/{project_gid}": ("name",),
+}
+
+# `GET /events` takes no paging parameters; it answers 100 events at a time with `has_more`.
+EVENTS_PARAMS: Tuple[str, ...] = ("resource", "sync")
+
 # Query parameters each endpoint is sent, beyond `opt_fields`, `limit` and `offset`.
 PARAMS_BY_ENDPOINT: Dict[str, Tuple[str, ...]] = {
     "/users": ("workspace",),
