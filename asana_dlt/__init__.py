@@ -232,7 +232,7 @@ def asana_source(
         # Subtask listings go to the pool once the project's own pages are in: the listing's
         # next page, which unlocks a hundred story requests, never waits behind them.
         for task, loaded_until in trees:
-            if task.get("num_subtasks"):
+            if task.get("num_subtasks") and memory.first_walk(task["gid"]):
                 yield _subtasks(task, loaded_until, bool(events.reconcile))
 
     @dlt.defer

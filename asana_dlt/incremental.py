@@ -107,6 +107,7 @@ class RunMemory:
         self._lock = threading.Lock()
         self._tasks: Dict[str, str] = {}
         self._story_claims: set = set()
+        self._trees: set = set()
         self._users: set = set()
 
     def first_sighting(self, task: Dict[str, Any]) -> bool:
@@ -131,6 +132,14 @@ class RunMemory:
                 self._story_claims.discard(task_gid)
                 return True
             return False
+
+    def first_walk(self, task_gid: str) -> bool:
+        """True once per task: a subtask tree is walked once per run, whatever the projects."""
+        with self._lock:
+            if task_gid in self._trees:
+                return False
+            self._trees.add(task_gid)
+            return True
 
     def taken(self, task_gid: str) -> bool:
         """True if this run already yielded this task (in any version)."""
