@@ -221,7 +221,7 @@ def asana_source(
             fresh, changed = sorter.sort(page, None, events.known)
             if fresh:
                 yield fresh
-            if events.reconcile:  # every tree, whatever its root's modified_at
+            if events.known is not None:  # reconciling a loaded project: every tree, every changed task's stories
                 capture.check_stories(t["gid"] for t, _ in changed)
                 trees.extend((t, cursors.loaded_until(m["gid"] for m in t.get("projects") or [] if m)) for t in page)
             else:  # events report the changes below tasks already loaded
@@ -233,7 +233,7 @@ def asana_source(
         # next page, which unlocks a hundred story requests, never waits behind them.
         for task, loaded_until in trees:
             if task.get("num_subtasks") and memory.first_walk(task["gid"]):
-                yield _subtasks(task, loaded_until, bool(events.reconcile))
+                yield _subtasks(task, loaded_until, events.known is not None)
 
     @dlt.defer
     def _subtasks(task: Dict[str, Any], loaded_until: Optional[str], whole: bool) -> List[Dict[str, Any]]:
