@@ -20,7 +20,8 @@ from asana_dlt.helpers import TOKEN_HELP
 PIPELINE_NAME = "asana"
 DEMO_PIPELINE_NAME = "asana_demo"
 DEMO_DUCKDB_FILE = "asana_demo.duckdb"
-RESOURCES = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
+# Every resource of the source, the opt-in ones (one request per task, Enterprise) included.
+RESOURCES = tuple(asana_source(access_token="-").resources)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -5,22 +5,25 @@ teams, users) are listed whole on every run and replaced, so what Asana deleted 
 `tasks` (subtasks included) load incrementally with a `modified_since` cursor per project and
 merge on `gid`; `stories` are fetched once per new or changed task and merge on `gid`. Asana's
 events, deletes and reconciliation keep both equal to Asana (`changes.py`); subtask trees are
-walked in `subtasks.py`.
+walked in `subtasks.py`. The catalog's resources (custom fields, memberships, portfolios, goals, status updates, ...) are
+data in `settings.CATALOG`, built by the one factory in `catalog.py`.
 """
 
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import dlt
 from dlt.common import logger
-from dlt.common.typing import TDataItems
+from dlt.common.typing import TDataItems, TSecretStrValue
 from dlt.extract.resource import DltResource
 
+from .catalog import Catalog, TaskChanges
 from .changes import ChangeCapture, check_delete_mode, deletion_columns, mark_live
-from .helpers import AsanaClient, AsanaSourceError, create_client
+from .helpers import TOKEN_HELP, AsanaClient, AsanaSourceError, create_client
 from .incremental import ProjectCursors, RunMemory, to_asana_time
-from .subtasks import TaskSorter
 from .rate_limit import RateLimiter
+from .subtasks import TaskSorter
 from .settings import (
+    CATALOG,
     COLUMN_TYPES,
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
@@ -28,6 +31,7 @@ from .settings import (
     DEFAULT_REQUESTS_PER_MINUTE,
     LIST_FIELDS,
     NESTED_COLUMN_TYPES,
+    OBJECT_FIELDS,
     PROJECT_FIELDS,
     REFERENCE_FIELDS,
     SECTION_FIELDS,
@@ -46,7 +50,7 @@ def _columns(fields: Sequence[str]) -> Dict[str, Any]:
     columns: Dict[str, Any] = {}
     for field in fields:
         name = field.split(".")[0]
-        if name in LIST_FIELDS:
+        if name in LIST_FIELDS or name in OBJECT_FIELDS:
             continue
         if name in REFERENCE_FIELDS:
             columns[f"{name}__gid"] = {"data_type": "text", "nullable": True}
@@ -100,13 +104,16 @@ def _listed_whole(name: str, data_from: Any, fields: Sequence[str]) -> Any:
 
 @dlt.source(name="asana", max_table_nesting=2)
 def asana_source(
-    access_token: str = dlt.secrets.value,
+    access_token: Optional[TSecretStrValue] = None,
     base_url: str = DEFAULT_BASE_URL,
     workspaces: Optional[List[str]] = None,
     start_date: Optional[str] = None,
     stories_since: Optional[str] = None,
     requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    client_id: Optional[TSecretStrValue] = None,
+    client_secret: Optional[TSecretStrValue] = None,
+    refresh_token: Optional[TSecretStrValue] = None,
     deletes: str = "hard",
     reconcile_every_days: int = DEFAULT_RECONCILE_EVERY_DAYS,
 ) -> Sequence[DltResource]:
@@ -114,7 +121,7 @@ def asana_source(
 
     Args:
         access_token: Asana personal access token, from `[sources.asana_dlt]` in secrets.toml
-            or `SOURCES__ASANA_DLT__ACCESS_TOKEN`.
+            or `SOURCES__ASANA_DLT__ACCESS_TOKEN`; or none, with an OAuth app's three below.
         base_url: Asana's API root; point it at `asana_sim` to run without an account.
         workspaces: Gids or names of the workspaces to load; None loads every workspace the
             token can see. A name or gid that matches none stops the run before anything loads.
@@ -124,16 +131,29 @@ def asana_source(
             fetches them for every new or changed task. Eases huge backfills.
         requests_per_minute: The token's quota: 1,500 on paid workspaces, 150 on free ones.
         max_concurrency: Requests in flight at once; Asana allows 50 GETs per token.
+        client_id: An OAuth app's client id, instead of `access_token` (with the next two).
+        client_secret: The OAuth app's client secret, from `[sources.asana_dlt]` in secrets.toml.
+        refresh_token: The refresh token a user granted the app; exchanged at Asana's token
+            endpoint for access tokens, renewed before each expires.
         deletes: "hard" removes tasks and stories deleted in Asana (with their child-table rows);
             "soft" keeps them with `is_deleted` true and `deleted_at`, for audits.
         reconcile_every_days: Each project is compared in full with Asana at least this often,
             because Asana delivers events at most once; 0 relies on events alone.
     """
     limiter = RateLimiter(requests_per_minute=requests_per_minute, max_concurrency=max_concurrency)
-    client = create_client(access_token, base_url.rstrip("/"), limiter)
+    oauth = {"client_id": client_id, "client_secret": client_secret, "refresh_token": refresh_token}
+    if not access_token and not all(oauth.values()):
+        raise AsanaSourceError(
+            f"No Asana access token was found: {TOKEN_HELP}; or set client_id, client_secret and"
+            " refresh_token of an OAuth app there (see .dlt/secrets.toml.example)."
+        )
+    client = create_client(access_token, base_url.rstrip("/"), limiter, oauth if all(oauth.values()) else None)
     cursors = ProjectCursors("tasks")
     memory = RunMemory()
-    sorter = TaskSorter(client, memory, cursors, to_asana_time(stories_since) if stories_since else None)
+    task_changes = TaskChanges()
+    catalog = Catalog(client, task_changes, _columns, _nested)
+    stories_from = to_asana_time(stories_since) if stories_since else None
+    sorter = TaskSorter(client, memory, cursors, stories_from, on_changed=task_changes.mark)
     capture = ChangeCapture(client, memory, cursors, sorter, check_delete_mode(deletes), reconcile_every_days)
     first_listing_since = to_asana_time(start_date) if start_date else None
     wanted = {str(w) for w in workspaces} if workspaces else None
@@ -165,7 +185,7 @@ def asana_source(
         for workspace in workspace_page:
             path = f"/workspaces/{workspace['gid']}/projects"
             for page in client.pages(path, PROJECT_FIELDS, f"projects of workspace {_named(workspace)}"):
-                listed.extend(page)
+                listed.extend(catalog.detach("projects", page, CATALOG))
         capture.projects_listed(workspace_page, listed)
         yield from listed
 
@@ -255,7 +275,11 @@ def asana_source(
             if not task.get("is_deleted") and memory.take_story_claim(task["gid"]):
                 yield _task_stories(client, capture, task)
 
-    resources = (workspaces_resource, projects, sections, tags, tasks, stories, teams, users)
+    # The catalog: plain list resources configured as data in settings.CATALOG.
+    parents = {"workspaces": workspaces_resource, "projects": projects, "teams": teams, "tasks": tasks}
+    listed = catalog.build(CATALOG, parents)
+
+    resources = (workspaces_resource, projects, sections, tags, tasks, stories, teams, users, *listed)
     for resource in resources:
         resource.add_map(_without_nulls)
     tasks.add_map(mark_live)

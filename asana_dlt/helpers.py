@@ -7,7 +7,7 @@ restart of a listing whose pagination offset Asana expired.
 """
 
 import os
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
+from typing import Any, Collection, Dict, Iterator, List, Optional, Sequence, Set
 
 import requests
 from dlt.common import json, logger
@@ -37,6 +37,15 @@ class AsanaAuthError(AsanaSourceError):
 
 class AsanaMalformedResponse(AsanaSourceError):
     """Asana answered 200 with a body we cannot read as `{"data": ...}`."""
+
+
+class PlanRequired(AsanaSourceError):
+    """The account's plan lacks this endpoint (402, or 403 for Enterprise-only ones)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
 
 
 class _SkipObject(Exception):
@@ -138,6 +147,7 @@ class AsanaClient(RESTClient):
         fields: Sequence[str],
         what: str,
         params: Optional[Dict[str, Any]] = None,
+        plan_statuses: Collection[int] = (),
     ) -> Iterator[List[Dict[str, Any]]]:
         """Yields whole pages of one listing, applying Asana's error policy.
 
@@ -146,12 +156,14 @@ class AsanaClient(RESTClient):
             fields: The `opt_fields` to ask for, so every record comes back whole in the list call.
             what: Names the object being listed in warnings, e.g. `tasks of project 'Q3' (12)`.
             params: Query parameters besides `opt_fields`, `limit` and `offset`.
+            plan_statuses: Statuses that mean the plan lacks this endpoint: raised as
+                `PlanRequired` for the caller's once-per-run warning, instead of a warning here.
 
         A 402/403/404 skips this listing with a warning and keeps the run going. An expired
         offset restarts the listing from its first page; records already yielded are not
         yielded again, so replace-disposition tables get no duplicates.
         """
-        query = dict(params or {}, limit=PAGE_SIZE, opt_fields=",".join(fields))
+        query = dict(params or {}, limit=PAGE_SIZE, **({"opt_fields": ",".join(fields)} if fields else {}))
         seen: Set[str] = set()
         for attempt in range(MAX_LISTING_RESTARTS + 1):
             try:
@@ -164,6 +176,8 @@ class AsanaClient(RESTClient):
             except _OffsetExpired as exc:
                 logger.warning(f"Asana expired the page offset while listing {what} ({exc}); listing it again.")
             except _SkipObject as exc:
+                if exc.status in plan_statuses:
+                    raise PlanRequired(exc.status, exc.message) from None
                 logger.warning(f"Skipping {what}: {_SKIP_REASONS[exc.status]} (Asana said {exc.status}: {exc.message}).")
                 return
             except (RequestsConnectionError, Timeout) as exc:
@@ -186,9 +200,10 @@ def _path_of(response: Response) -> str:
 
 
 def create_client(
-    access_token: str,
+    access_token: Optional[str],
     base_url: str,
     limiter: RateLimiter,
+    oauth: Optional[Dict[str, Any]] = None,
 ) -> AsanaClient:
     """Builds the one client a source run shares across all its threads.
 
@@ -197,6 +212,8 @@ def create_client(
         base_url: Asana's API root, `https://app.asana.com/api/1.0` or a simulator's.
         limiter: The run's rate limiter, mounted as the session's transport so every attempt,
             retries included, is paced and counted against one quota.
+        oauth: An OAuth app's `client_id`, `client_secret` and `refresh_token`, used instead of
+            the access token: exchanged at Asana's token endpoint and renewed before expiry.
     """
     session = Client(raise_for_status=False, max_connections=max(limiter.max_concurrency, 10)).session
     mount_rate_limiter(session, limiter)
@@ -207,8 +224,15 @@ def create_client(
     session.trust_env = False
     return AsanaClient(
         base_url=base_url,
-        auth=BearerTokenAuth(token=access_token),
+        auth=_oauth(oauth, base_url, session) if oauth else BearerTokenAuth(token=access_token),
         paginator=AsanaOffsetPaginator(),
         data_selector="data",
         session=session,
     )
+
+
+def _oauth(oauth: Dict[str, Any], base_url: str, session: Any) -> Any:
+    """dlt's OAuth2 client on Asana's refresh-token grant, sharing the run's paced session."""
+    from .auth import AsanaRefreshTokenAuth, token_url_for
+
+    return AsanaRefreshTokenAuth(access_token_url=token_url_for(base_url), session=session, **oauth)

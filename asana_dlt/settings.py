@@ -6,7 +6,8 @@ never creep in. Asana always returns `gid` and `resource_type`, so they are not 
 (`gid` and `resource_type`), which is what a warehouse needs to join to its own table.
 """
 
-from typing import Dict, FrozenSet, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, Optional, Tuple
 
 DEFAULT_BASE_URL = "https://app.asana.com/api/1.0"
 
@@ -26,6 +27,12 @@ DEFAULT_RECONCILE_EVERY_DAYS = 7
 MAX_LISTING_RESTARTS = 3
 
 WORKSPACE_FIELDS: Tuple[str, ...] = ("name", "is_organization", "email_domains")
+
+# A project's custom field settings come inside the project listing (no request per project):
+# the `custom_field_settings` table is cut from the project records (see `Endpoint.embedded_in`).
+# `custom_field.name`, not `custom_field`: the compact custom field carries its enum options, which
+# `custom_fields` already holds.
+CUSTOM_FIELD_SETTING_FIELDS: Tuple[str, ...] = ("custom_field.name", "is_important", "parent", "project")
 
 PROJECT_FIELDS: Tuple[str, ...] = (
     "name",
@@ -49,6 +56,7 @@ PROJECT_FIELDS: Tuple[str, ...] = (
     "workspace",
     "members",
     "followers",
+    *(f"custom_field_settings.{name}" for name in CUSTOM_FIELD_SETTING_FIELDS),
 )
 
 SECTION_FIELDS: Tuple[str, ...] = ("name", "created_at", "project")
@@ -102,6 +110,13 @@ TASK_FIELDS: Tuple[str, ...] = (
     "permalink_url",
     "notes",
     "workspace",
+    "dependencies",
+    "dependents",
+    "approval_status",
+    "assignee_section",
+    "html_notes",
+    "num_hearts",
+    "custom_type",
 )
 
 STORY_FIELDS: Tuple[str, ...] = (
@@ -174,6 +189,26 @@ COLUMN_TYPES: Dict[str, str] = {
     "num_subtasks": "bigint",
     "num_likes": "bigint",
     "actual_time_minutes": "double",
+    "num_hearts": "bigint",
+    "enabled": "bool",
+    "is_important": "bool",
+    "is_admin": "bool",
+    "is_guest": "bool",
+    "is_limited_access": "bool",
+    "is_active": "bool",
+    "is_view_only": "bool",
+    "is_global_to_workspace": "bool",
+    "is_formula_field": "bool",
+    "is_workspace_level": "bool",
+    "connected_to_app": "bool",
+    "precision": "bigint",
+    "size": "bigint",
+    "duration_minutes": "bigint",
+    "contribution_weight": "double",
+    "entered_on": "date",
+    "end_on": "date",
+    "start_date": "date",
+    "end_date": "date",
 }
 
 # Fields holding one compact object (`{"gid", "resource_type"}`): a column `<field>__gid`.
@@ -181,6 +216,8 @@ REFERENCE_FIELDS: FrozenSet[str] = frozenset(
     {
         "assignee", "completed_by", "created_by", "parent", "workspace", "team", "owner",
         "organization", "project", "target", "current_status_update",
+        "assignee_section", "custom_type", "custom_field", "member", "user", "portfolio", "author",
+        "supported_goal", "supporting_resource", "time_period", "attributable_to",
     }
 )
 
@@ -188,7 +225,7 @@ REFERENCE_FIELDS: FrozenSet[str] = frozenset(
 LIST_FIELDS: FrozenSet[str] = frozenset(
     {
         "memberships", "projects", "tags", "followers", "custom_fields", "likes", "members",
-        "workspaces", "email_domains",
+        "workspaces", "email_domains", "dependencies", "dependents", "enum_options", "custom_field_settings",
     }
 )
 
@@ -209,3 +246,163 @@ NESTED_COLUMN_TYPES: Dict[str, Dict[str, str]] = {
         "date_value__date_time": "timestamp",
     },
 }
+
+# Fields holding an object of values, not a reference: dlt flattens them into `<field>__<key>`
+# columns, so no column of the object's own name is hinted.
+OBJECT_FIELDS: FrozenSet[str] = frozenset({"effort", "metric", "actor", "resource", "context", "details"})
+
+
+# --- The catalog: every plain list resource beyond the core eight, as data ----------------------
+#
+# One `Endpoint` per resource, built by the one factory in `asana_dlt/catalog.py`, the way dlt's
+# `rest_api` configures endpoints. `parent` names the resource whose records feed the listing;
+# the parent's gid goes into the path's `{..._gid}` placeholder or into the query parameter
+# `parent_param`. Small tables are listed whole on every run and replaced, so what Asana deleted
+# disappears at the next run; the rest merge on their primary key.
+
+PLAN_PAID = "a paid plan (Starter or above)"
+PLAN_ADVANCED = "the Advanced plan or above"
+PLAN_ENTERPRISE = "Enterprise (with a service account token)"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One plain list resource: where Asana lists it, what we ask for, how it lands.
+
+    Attributes:
+        name: The resource's name, and its table's unless `table` is set.
+        path: The endpoint as the OpenAPI description names it.
+        parent: The resource whose records feed this listing, one listing per parent record.
+        fields: The `opt_fields` asked for (every one in the endpoint's enum; a test proves it).
+        parent_param: The query parameter that carries the parent's gid, if not in the path.
+        params: Fixed query parameters.
+        link: A column set to the parent's gid, for listings whose records do not name their
+            parent (a portfolio's items, a workspace's custom fields).
+        write_disposition: `replace` for tables listed whole every run, else `merge`.
+        primary_key: The table's key.
+        selected: Loaded by default; per-task resources (one request per task) are opt-in.
+        plan: The Asana plan the endpoint needs; on other plans Asana answers 402 (403 for
+            Enterprise), and the run warns once and loads everything else.
+        only_organizations: Asana answers plain workspaces with an error.
+        per_task: One listing per new or changed task only (the `tasks` resource decides which).
+        cursor: `(record field, query parameter)` of an append-only listing read incrementally,
+            one cursor per parent.
+        returned: Fields the endpoint returns without `opt_fields` (it has none), for column hints.
+        table: The table's name when several resources fill one table.
+        embedded_in: The parent listing's field that already holds these records (it asks for
+            `fields` under that name): they are cut from the parent's records, no request made.
+    """
+
+    name: str
+    path: str
+    parent: str
+    fields: Tuple[str, ...]
+    parent_param: Optional[str] = None
+    params: Dict[str, str] = field(default_factory=dict)
+    link: Optional[str] = None
+    write_disposition: str = "replace"
+    primary_key: Tuple[str, ...] = ("gid",)
+    selected: bool = True
+    plan: Optional[str] = None
+    only_organizations: bool = False
+    per_task: bool = False
+    cursor: Optional[Tuple[str, str]] = None
+    returned: Tuple[str, ...] = ()
+    table: Optional[str] = None
+    embedded_in: Optional[str] = None
+
+
+CUSTOM_FIELD_FIELDS: Tuple[str, ...] = (
+    "name", "type", "resource_subtype", "description", "enabled", "precision", "format",
+    "currency_code", "is_global_to_workspace", "is_formula_field", "privacy_setting", "created_by",
+    "enum_options.name", "enum_options.color", "enum_options.enabled",
+)
+PROJECT_MEMBERSHIP_FIELDS: Tuple[str, ...] = ("parent", "member", "access_level")
+TEAM_MEMBERSHIP_FIELDS: Tuple[str, ...] = ("team", "user", "is_admin", "is_guest", "is_limited_access")
+WORKSPACE_MEMBERSHIP_FIELDS: Tuple[str, ...] = (
+    "workspace", "user", "is_active", "is_admin", "is_guest", "is_view_only", "created_at",
+)
+ATTACHMENT_FIELDS: Tuple[str, ...] = (
+    "name", "resource_subtype", "created_at", "host", "size", "parent", "connected_to_app",
+    "permanent_url", "view_url",
+)
+PORTFOLIO_FIELDS: Tuple[str, ...] = (
+    "name", "archived", "color", "created_at", "created_by", "owner", "workspace", "public",
+    "privacy_setting", "due_on", "start_on", "permalink_url", "current_status_update", "members",
+)
+PORTFOLIO_ITEM_FIELDS: Tuple[str, ...] = (
+    "name", "archived", "completed", "owner", "team", "workspace", "modified_at", "permalink_url",
+)
+PORTFOLIO_MEMBERSHIP_FIELDS: Tuple[str, ...] = ("portfolio", "user", "access_level")
+GOAL_FIELDS: Tuple[str, ...] = (
+    "name", "notes", "owner", "team", "workspace", "time_period", "due_on", "start_on", "status",
+    "is_workspace_level", "current_status_update", "privacy_setting", "num_likes", "followers",
+    "metric.current_number_value", "metric.target_number_value", "metric.initial_number_value",
+    "metric.unit", "metric.progress_source",
+)
+GOAL_RELATIONSHIP_FIELDS: Tuple[str, ...] = (
+    "resource_subtype", "supported_goal", "supporting_resource", "contribution_weight",
+)
+STATUS_UPDATE_FIELDS: Tuple[str, ...] = (
+    "title", "text", "status_type", "resource_subtype", "author", "created_by", "created_at",
+    "modified_at", "parent", "num_likes", "num_hearts",
+)
+TIME_PERIOD_FIELDS: Tuple[str, ...] = ("display_name", "period", "start_on", "end_on", "parent")
+TIME_TRACKING_ENTRY_FIELDS: Tuple[str, ...] = ("duration_minutes", "entered_on", "created_by", "attributable_to")
+PROJECT_TEMPLATE_FIELDS: Tuple[str, ...] = ("name", "description", "color", "owner", "team", "public")
+TASK_TEMPLATE_FIELDS: Tuple[str, ...] = ("name", "project", "created_at", "created_by")
+ALLOCATION_FIELDS: Tuple[str, ...] = (
+    "assignee", "parent", "start_date", "end_date", "effort.type", "effort.value", "resource_subtype",
+    "created_by",
+)
+AUDIT_LOG_EVENT_RETURNED: Tuple[str, ...] = (
+    "created_at", "event_type", "event_category", "actor", "resource", "details", "context",
+)
+
+CATALOG: Tuple[Endpoint, ...] = (
+    Endpoint("custom_fields", "/workspaces/{workspace_gid}/custom_fields", "workspaces",
+             CUSTOM_FIELD_FIELDS, link="workspace__gid"),
+    Endpoint("custom_field_settings", "/projects/{project_gid}/custom_field_settings", "projects",
+             CUSTOM_FIELD_SETTING_FIELDS, embedded_in="custom_field_settings"),
+    Endpoint("project_memberships", "/projects/{project_gid}/project_memberships", "projects",
+             PROJECT_MEMBERSHIP_FIELDS),
+    Endpoint("team_memberships", "/teams/{team_gid}/team_memberships", "teams", TEAM_MEMBERSHIP_FIELDS),
+    Endpoint("workspace_memberships", "/workspaces/{workspace_gid}/workspace_memberships", "workspaces",
+             WORKSPACE_MEMBERSHIP_FIELDS),
+    Endpoint("portfolios", "/portfolios", "workspaces", PORTFOLIO_FIELDS, parent_param="workspace",
+             plan=PLAN_PAID),
+    Endpoint("portfolio_items", "/portfolios/{portfolio_gid}/items", "portfolios", PORTFOLIO_ITEM_FIELDS,
+             link="portfolio__gid", primary_key=("portfolio__gid", "gid"), plan=PLAN_PAID),
+    Endpoint("portfolio_memberships", "/portfolios/{portfolio_gid}/portfolio_memberships", "portfolios",
+             PORTFOLIO_MEMBERSHIP_FIELDS, plan=PLAN_PAID),
+    Endpoint("goals", "/goals", "workspaces", GOAL_FIELDS, parent_param="workspace", plan=PLAN_PAID),
+    Endpoint("goal_relationships", "/goal_relationships", "goals", GOAL_RELATIONSHIP_FIELDS,
+             parent_param="supported_goal", plan=PLAN_PAID),
+    Endpoint("status_updates", "/status_updates", "projects", STATUS_UPDATE_FIELDS, parent_param="parent"),
+    Endpoint("portfolio_status_updates", "/status_updates", "portfolios", STATUS_UPDATE_FIELDS,
+             parent_param="parent", table="status_updates", plan=PLAN_PAID),
+    Endpoint("goal_status_updates", "/status_updates", "goals", STATUS_UPDATE_FIELDS,
+             parent_param="parent", table="status_updates", plan=PLAN_PAID),
+    Endpoint("time_periods", "/time_periods", "workspaces", TIME_PERIOD_FIELDS, parent_param="workspace",
+             link="workspace__gid"),
+    Endpoint("project_templates", "/project_templates", "workspaces", PROJECT_TEMPLATE_FIELDS,
+             parent_param="workspace", link="workspace__gid"),
+    Endpoint("task_templates", "/task_templates", "projects", TASK_TEMPLATE_FIELDS, parent_param="project"),
+    Endpoint("allocations", "/allocations", "workspaces", ALLOCATION_FIELDS, parent_param="workspace",
+             plan=PLAN_ADVANCED),
+    Endpoint("attachments", "/attachments", "tasks", ATTACHMENT_FIELDS, parent_param="parent",
+             write_disposition="merge", selected=False, per_task=True),
+    Endpoint("time_tracking_entries", "/tasks/{task_gid}/time_tracking_entries", "tasks",
+             TIME_TRACKING_ENTRY_FIELDS, link="task__gid", write_disposition="merge", selected=False,
+             per_task=True, plan=PLAN_ADVANCED),
+    Endpoint("audit_log_events", "/workspaces/{workspace_gid}/audit_log_events", "workspaces", (),
+             write_disposition="merge", selected=False, plan=PLAN_ENTERPRISE, only_organizations=True,
+             cursor=("created_at", "start_at"), returned=AUDIT_LOG_EVENT_RETURNED),
+)
+
+for _endpoint in CATALOG:
+    if _endpoint.fields:
+        FIELDS_BY_ENDPOINT.setdefault(_endpoint.path, _endpoint.fields)
+    _sent = tuple(p for p in (_endpoint.parent_param, *_endpoint.params, *(_endpoint.cursor or ())[1:]) if p)
+    if _sent:
+        PARAMS_BY_ENDPOINT[_endpoint.path] = tuple(sorted(set(PARAMS_BY_ENDPOINT.get(_endpoint.path, ())) | set(_sent)))

@@ -6,7 +6,7 @@ warehouse has never seen and, when a project is reconciled, for every task of th
 (see `changes.py`) report the changes to subtasks of tasks already loaded.
 """
 
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .helpers import AsanaClient
 from .incremental import ProjectCursors, RunMemory
@@ -23,16 +23,23 @@ class TaskSorter:
 
     A task is changed when modified after the cursor of every project it sat in when last loaded;
     `inherited` carries that cursor down to subtasks, which belong to no project. Changed tasks get
-    their stories claimed for the `stories` transformer, unless older than `stories_from`.
+    their stories claimed for the `stories` transformer, unless older than `stories_from`, and are
+    reported to `on_changed`.
     """
 
     def __init__(
-        self, client: AsanaClient, memory: RunMemory, cursors: ProjectCursors, stories_from: Optional[str]
+        self,
+        client: AsanaClient,
+        memory: RunMemory,
+        cursors: ProjectCursors,
+        stories_from: Optional[str],
+        on_changed: Optional[Callable[[str], None]] = None,
     ) -> None:
         self.client = client
         self.memory = memory
         self.cursors = cursors
         self.stories_from = stories_from
+        self.on_changed = on_changed  # the catalog's per-task resources fetch for changed tasks only
 
     def sort(
         self, page: List[Dict[str, Any]], inherited: Optional[str], known: Optional[Dict[str, str]] = None
@@ -53,6 +60,8 @@ class TaskSorter:
                 is_changed = loaded_until is None or modified_at > loaded_until
             if is_changed:
                 changed.append((task, loaded_until))
+                if self.on_changed is not None:
+                    self.on_changed(task["gid"])
                 if self.stories_from is None or modified_at >= self.stories_from:
                     self.memory.claim_stories(task["gid"])
         return fresh, changed

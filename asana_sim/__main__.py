@@ -34,6 +34,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--offset-ttl", type=float, default=SimConfig.offset_ttl_s)
     p.add_argument("--premium", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--forbidden-project", action="append", default=[], metavar="GID")
+    p.add_argument("--enterprise", action=argparse.BooleanOptionalAction, default=False,
+                   help="serve the audit log (else 403)")
+    p.add_argument("--oauth-app", nargs=3, default=None, metavar=("CLIENT_ID", "SECRET", "REFRESH_TOKEN"),
+                   help="an OAuth app whose refresh token POST /-/oauth_token exchanges")
+    p.add_argument("--oauth-token-ttl", type=float, default=SimConfig.oauth_token_ttl_s)
     p.add_argument("--documented-modified-at", action="store_true",
                    help="moves between projects and sections leave modified_at alone, as Asana documents")
     return p.parse_args(argv)
@@ -48,7 +53,11 @@ def config_from(args: argparse.Namespace) -> SimConfig:
                      throttle_burst_at=args.throttle_burst_at,
                      throttle_burst_length=args.throttle_burst_length,
                      offset_ttl_s=args.offset_ttl, premium=args.premium,
-                     forbidden_projects=set(args.forbidden_project),
+                     forbidden_projects=set(args.forbidden_project), enterprise=args.enterprise,
+                     oauth_client_id=(args.oauth_app or [None])[0],
+                     oauth_client_secret=(args.oauth_app or [None, None])[1],
+                     oauth_refresh_token=(args.oauth_app or [None, None, None])[2],
+                     oauth_token_ttl_s=args.oauth_token_ttl,
                      documented_modified_at=args.documented_modified_at)
 
 

@@ -41,7 +41,14 @@ class SimConfig:
             expired, whatever its age: an expiry mid-listing that tests can rely on.
         offset_ttl_s: Lifetime of pagination offsets; 0 makes every offset expire at once.
         sync_ttl_s: Lifetime of event sync tokens (Asana: 24 h).
-        premium: Whether premium-only endpoints (search) answer, else 402.
+        premium: Whether premium-only endpoints (search, portfolios, goals, allocations, time
+            tracking) answer, else 402.
+        enterprise: Whether the audit log answers (else 403, or 402 without premium).
+        oauth_client_id: With the secret and refresh token, an OAuth app whose refresh token
+            ``POST /-/oauth_token`` exchanges for access tokens (None: no OAuth app).
+        oauth_client_secret: The OAuth app's secret.
+        oauth_refresh_token: The refresh token the app was granted.
+        oauth_token_ttl_s: Lifetime of issued access tokens on the simulator's clock.
         forbidden_projects: Project gids the token may not read (403).
         documented_modified_at: Follow Asana's documented ``Task.modified_at`` rules: moving a
             task to another project or section does not change its ``modified_at``. Off keeps
@@ -74,5 +81,10 @@ class SimConfig:
     offset_ttl_s: float = 900.0
     sync_ttl_s: float = 86400.0
     premium: bool = True
+    enterprise: bool = False
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = None
+    oauth_refresh_token: str | None = None
+    oauth_token_ttl_s: float = 3600.0
     forbidden_projects: set[str] = field(default_factory=set)
     documented_modified_at: bool = False

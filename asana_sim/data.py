@@ -97,6 +97,9 @@ class _Gen:
                 self.top_task(projects, users, tags, cfs)
         for t in list(s.records["task"].values()):
             t["permalink_url"] = f"https://app.asana.com/0/0/{t['gid']}"
+        from .catalog_data import generate_catalog
+
+        generate_catalog(self, workspaces, users, teams, projects)
         return s
 
     def custom_fields(self, ws: Record, users: list[Record]) -> list[Record]:

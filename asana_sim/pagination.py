@@ -82,12 +82,22 @@ class Paginator:
         end = start + len(chunk)
         if end >= len(items) or not chunk:
             return chunk, None
-        token = self.issue(end, _gid(chunk[-1]))
+        return chunk, self._next_page(end, _gid(chunk[-1]), limit, path, params, base_url)
+
+    def stream_tail(self, items: list[Any], limit: int, path: str, params: dict[str, str],
+                    base_url: str) -> dict[str, Any]:
+        """A ``next_page`` past the last item: a streaming listing (the audit log) always has
+        one once its filters matched, and answers it with empty pages until new items come."""
+        return self._next_page(len(items), _gid(items[-1]), limit, path, params, base_url)
+
+    def _next_page(self, position: int, last_gid: str, limit: int, path: str,
+                   params: dict[str, str], base_url: str) -> dict[str, Any]:
+        token = self.issue(position, last_gid)
         query = {k: v for k, v in params.items() if k != "offset"}
         query["limit"] = str(limit)
         query["offset"] = token
         rel = f"{path}?{urlencode(query)}"
-        return chunk, {"offset": token, "path": rel, "uri": base_url + rel}
+        return {"offset": token, "path": rel, "uri": base_url + rel}
 
 
 def _gid(item: Any) -> str:

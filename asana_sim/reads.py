@@ -37,6 +37,7 @@ class Listing:
     items: list[Record]
     paginate: bool = True
     max_items: int | None = None
+    stream: bool = False  # keeps answering next_page past the end, as the audit log does
 
 
 @dataclass
@@ -304,6 +305,9 @@ def get_attachments(req: Req) -> Listing:
 
 def get_portfolios(req: Req) -> Listing:
     """A personal token sees the portfolios of ``owner`` (default: itself), as the spec says."""
+    if not req.cfg.premium:
+        raise ApiError(402, "Portfolios is only available to premium users. This feature is only "
+                            "available to premium workspaces.")
     ws = lookup(req, "workspace", req.params["workspace"])
     owner = _user(req, req.params.get("owner", "me"))
     return Listing([p for p in req.store.all("portfolio")

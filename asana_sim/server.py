@@ -18,6 +18,7 @@ from .config import SimConfig
 from .data import generate
 from .errors import ApiError, bad_request
 from .faults import Drop, Faults
+from .oauth import TOKEN_PATH, OAuthServer
 from .pagination import OffsetError, Paginator
 from .reads import READ_ROUTES, Listing, Raw, Req, Single
 from .requestlog import RequestLog, RequestRecord
@@ -47,11 +48,12 @@ class Route:
 
 def build_routes() -> list[Route]:
     """All implemented routes, most specific (most literal segments) first."""
+    from .catalog_reads import CATALOG_ROUTES
     from .events import EVENT_ROUTES
     from .search import SEARCH_ROUTES
     from .writes import WRITE_ROUTES
 
-    all_routes = READ_ROUTES + WRITE_ROUTES + EVENT_ROUTES + SEARCH_ROUTES
+    all_routes = READ_ROUTES + WRITE_ROUTES + EVENT_ROUTES + SEARCH_ROUTES + CATALOG_ROUTES
     routes = [Route(m, p, h) for m, p, h in all_routes]
     routes.sort(key=lambda r: -r.op.literal_segments)
     return routes
@@ -70,6 +72,7 @@ class App:
         self.routes = build_routes()
         self.log = RequestLog()
         self.faults = Faults(cfg, clock)
+        self.oauth = OAuthServer(cfg, clock)
         self.pager = Paginator(clock, lambda: self.cfg.offset_ttl_s, lambda: self.cfg.expire_offset_number)
         self.base_url = ""
 
@@ -86,7 +89,7 @@ class App:
                body_raw: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
         """Answer one API request; raises ``Drop`` to close the connection instead."""
         auth = headers.get("Authorization", "")
-        if auth != f"Bearer {self.token}":
+        if auth != f"Bearer {self.token}" and not self.oauth.valid(auth[len("Bearer "):]):
             self.faults.latency()
             return 401, {"errors": [{"message": "Not Authorized"}]}, {}
         took = False
@@ -149,6 +152,8 @@ class App:
                                               self.base_url)
         except OffsetError as exc:
             raise bad_request(str(exc)) from exc
+        if result.stream and next_page is None and items and limit is not None:
+            next_page = self.pager.stream_tail(items, limit, path, params, self.base_url)
         with self.store.lock:
             out: dict[str, Any] = {"data": [fields.project(self.store, r, tree) for r in page]}
         if limit is not None:
@@ -212,6 +217,9 @@ class Handler(BaseHTTPRequestHandler):
         params = dict(parse_qsl(split.query, keep_blank_values=True))
         if split.path.startswith("/_sim/"):
             self._control(method, split.path)
+            return
+        if split.path == TOKEN_PATH and method == "POST":
+            self._send(*app.oauth.token(body))
             return
         if not split.path.startswith(PREFIX + "/") and split.path != PREFIX:
             self._send(404, {"errors": [{"message": "No matching route for request"}]})

@@ -121,7 +121,12 @@ _SCHEMA_BASE = {
     "team": "Team", "user": "User", "workspace": "Workspace", "custom_field": "CustomField",
     "custom_field_setting": "CustomFieldSetting", "project_membership": "ProjectMembership",
     "team_membership": "TeamMembership", "attachment": "Attachment", "portfolio": "Portfolio",
-    "enum_option": "EnumOption",
+    "enum_option": "EnumOption", "workspace_membership": "WorkspaceMembership",
+    "portfolio_membership": "PortfolioMembership", "goal": "Goal",
+    "goal_relationship": "GoalRelationship", "status_update": "StatusUpdate",
+    "time_period": "TimePeriod", "time_tracking_entry": "TimeTrackingEntry",
+    "project_template": "ProjectTemplate", "task_template": "TaskTemplate",
+    "allocation": "Allocation", "audit_log_event": "AuditLogEvent",
 }
 
 
@@ -130,7 +135,8 @@ def _schema_name(resource_type: str, suffix: str) -> str | None:
     if base is None:
         return None
     schemas = load_spec()["components"]["schemas"]
-    for cand in (base + suffix, base + "NormalResponse" if suffix == "Response" else "", base):
+    for cand in (base + suffix, base + "NormalResponse" if suffix == "Response" else "", base,
+                 base + "Base"):
         if cand and cand in schemas:
             return cand
     return None

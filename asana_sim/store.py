@@ -14,7 +14,9 @@ Record = dict[str, Any]
 
 KINDS = ("workspace", "project", "section", "tag", "task", "user", "team", "custom_field",
          "custom_field_setting", "project_membership", "team_membership", "attachment",
-         "portfolio", "enum_option")
+         "portfolio", "enum_option", "workspace_membership", "portfolio_membership", "goal",
+         "goal_relationship", "status_update", "time_period", "time_tracking_entry",
+         "project_template", "task_template", "allocation", "audit_log_event")
 
 
 class Store:

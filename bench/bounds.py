@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterable, Optional, Set
 PAGE_SIZE = 100
 
 # Kinds of listing, in the order they are printed. `subtasks` and `stories` are per task.
-KINDS = ("workspaces", "projects", "sections", "tags", "teams", "users", "events", "tasks", "subtasks", "stories")
+KINDS = ("workspaces", "projects", "sections", "tags", "teams", "users", "events", "tasks", "subtasks", "stories", "catalog")
 
 # Which listings a table needs: a table's parents must be listed even when not loaded.
 _NEEDS: Dict[str, Set[str]] = {
@@ -99,6 +99,7 @@ def full_load_bound(store: Any, resources: Optional[Iterable[str]] = None) -> Co
     needed = listings_for(resources)
     with store.lock:
         bound = _common_listings(store, needed)
+        bound["catalog"] += _catalog_listings(store) if resources is None else 0
         tasks = store.records["task"]
         if "events" in needed:
             bound["events"] += len(store.records["project"])  # the 412 that hands out the first token
@@ -143,6 +144,7 @@ def incremental_bound(
         if "events" in needed:
             for gid in store.records["project"]:
                 bound["events"] += pages((events or {}).get(gid, 0))
+        bound["catalog"] += _catalog_listings(store) if resources is None else 0
         if "tasks" in needed:
             for gid in store.records["project"]:
                 bound["tasks"] += pages(sum(1 for t in _project_tasks(store, gid) if t in changed))
@@ -153,9 +155,45 @@ def incremental_bound(
     return bound
 
 
+# The catalog's default-selected listings (asana_dlt/settings.py CATALOG), by path shape.
+_CATALOG_ROOTS = {"portfolios", "goals", "goal_relationships", "status_updates", "time_periods", "project_templates",
+                  "task_templates", "allocations"}
+_CATALOG_CHILDREN = {("workspaces", "custom_fields"), ("workspaces", "workspace_memberships"),
+                     ("projects", "project_memberships"), ("teams", "team_memberships"),
+                     ("portfolios", "items"), ("portfolios", "portfolio_memberships")}
+
+
+def _catalog_listings(store: Any) -> int:
+    """Pages of the catalog's default tables, all listed whole on every run: one listing per
+    workspace, project, team, own portfolio or goal, as `asana_dlt/settings.py` configures them."""
+    records = store.records
+    mine = [p for p in records["portfolio"].values() if p["owner"] is store.me]
+    total = 0
+    for ws in records["workspace"].values():
+        for kind in ("custom_field", "workspace_membership", "goal", "time_period", "project_template", "allocation"):
+            total += pages(sum(1 for r in records[kind].values() if r["workspace"] is ws))
+        total += pages(sum(1 for p in mine if p["workspace"] is ws))
+    updates: Counter = Counter(u["parent"]["gid"] for u in records["status_update"].values())
+    for gid in records["project"]:
+        total += pages(sum(1 for m in records["project_membership"].values() if m["parent"]["gid"] == gid))
+        total += pages(sum(1 for t in records["task_template"].values() if t["project"]["gid"] == gid))
+        total += pages(updates[gid])
+    for team in records["team"].values():
+        total += pages(sum(1 for m in records["team_membership"].values() if m["team"] is team))
+    for portfolio in mine:
+        total += pages(len(portfolio.get("_items", ()))) + pages(len(portfolio.get("_members", ())))
+        total += pages(updates[portfolio["gid"]])
+    for goal in records["goal"].values():
+        total += pages(sum(1 for r in records["goal_relationship"].values() if r["supported_goal"] is goal))
+        total += pages(updates[goal["gid"]])
+    return total
+
+
 def kind_of(path: str) -> str:
     """The kind of listing an API path belongs to (`other` for anything else)."""
     parts = path.strip("/").split("/")
+    if parts[0] in _CATALOG_ROOTS and len(parts) == 1 or (len(parts) == 3 and (parts[0], parts[2]) in _CATALOG_CHILDREN):
+        return "catalog"
     if parts == ["workspaces"]:
         return "workspaces"
     if len(parts) == 3 and parts[0] == "workspaces" and parts[2] in ("projects", "tags", "teams"):

@@ -69,8 +69,12 @@ def test_full_load_bound_counted_by_hand() -> None:
         "tasks": 3,  # 150 tasks in P1 (2 pages), 1 in P2
         "subtasks": 3,  # 101 subtasks (2 pages) + 1 nested subtask (1 page)
         "stories": 255,  # 252 tasks, +2 pages for 250 stories, +1 for 100 + 1 written
+        # The catalog's default tables, all empty here: 7 listings per workspace (custom fields,
+        # memberships, portfolios, goals, time periods, project templates, allocations), 3 per
+        # project (memberships, task templates, status updates), 1 per team.
+        "catalog": 2 * 7 + 2 * 3 + 1,
     }
-    assert sum(bound.values()) == 273
+    assert sum(bound.values()) == 273 + 21
 
 
 def test_bound_of_a_subset_of_resources() -> None:
@@ -87,7 +91,7 @@ def test_incremental_bound_counted_by_hand() -> None:
     # Small listings as in a full load (10 pages), one events page and one tasks page per
     # project (2 + 2), no subtask listings, stories of the changed tasks: 1 + 3 pages.
     assert bound["events"] == 2 and bound["tasks"] == 2 and bound["stories"] == 4 and "subtasks" not in bound
-    assert sum(bound.values()) == 10 + 2 + 2 + 4
+    assert sum(bound.values()) == 10 + 2 + 2 + 4 + 21  # the catalog's tables are listed whole again
     # 150 events in one project's stream take two pages of 100.
     project = next(iter(tiny["store"].records["project"]))
     assert incremental_bound(tiny["store"], changed, events={project: 150})["events"] == 3
@@ -103,6 +107,7 @@ def test_kind_of_request_paths() -> None:
     assert kind_of("/tasks/1/stories") == "stories"
     assert kind_of("/users") == "users"
     assert kind_of("/tasks/1") == "other"
+    assert kind_of("/goals") == kind_of("/projects/1/project_memberships") == kind_of("/portfolios/1/items") == "catalog"
 
 
 def _rows(stdout: str) -> List[List[str]]:

@@ -72,3 +72,56 @@ def test_field_lists_ask_for_what_analytics_need() -> None:
     assert "project" not in settings.TASK_FIELDS
     assert "preview" not in settings.STORY_FIELDS
     assert "is_template" not in settings.PROJECT_FIELDS
+
+
+CORE_PARENTS = {"workspaces", "projects", "teams", "tasks"}
+
+
+@pytest.mark.parametrize("endpoint", settings.CATALOG, ids=lambda e: e.name)
+def test_every_catalog_endpoint_asks_only_for_what_the_description_declares(
+    spec: Dict[str, Any], endpoint: settings.Endpoint
+) -> None:
+    assert "get" in spec["paths"][endpoint.path], f"{endpoint.path} has no GET"
+    params = _parameters(spec, endpoint.path)
+    declared = {p["name"]: p for p in params if p["in"] == "query"}
+    if endpoint.fields:
+        allowed = set(declared["opt_fields"]["schema"]["items"]["enum"]) | {"gid", "resource_type"}
+        assert sorted(set(endpoint.fields) - allowed) == []
+        assert len(endpoint.fields) == len(set(endpoint.fields)), "a field is listed twice"
+    else:
+        assert "opt_fields" not in declared  # and pages() sends none (tests/test_catalog.py)
+    sent = {"limit", "offset"} | set(endpoint.params)
+    sent |= {endpoint.parent_param} if endpoint.parent_param else set()
+    sent |= {endpoint.cursor[1]} if endpoint.cursor else set()
+    assert sorted(sent - set(declared)) == []
+    assert declared["limit"]["schema"]["maximum"] == settings.PAGE_SIZE
+    # The parent's gid goes somewhere: into the path's one placeholder or a query parameter.
+    placeholders = endpoint.path.count("{")
+    assert placeholders + (1 if endpoint.parent_param else 0) == 1
+    path_params = {p["name"] for p in params if p["in"] == "path"}
+    assert len(path_params) == placeholders
+
+
+def test_catalog_is_well_formed() -> None:
+    names = [e.name for e in settings.CATALOG]
+    assert len(names) == len(set(names))
+    known = set(CORE_PARENTS)
+    for endpoint in settings.CATALOG:
+        assert endpoint.parent in known, f"{endpoint.name}'s parent {endpoint.parent} is built after it"
+        known.add(endpoint.name)
+        assert endpoint.write_disposition in ("replace", "merge")
+        if endpoint.per_task:  # one request per task: never on by default
+            assert not endpoint.selected and endpoint.parent == "tasks" and endpoint.write_disposition == "merge"
+    tables = {e.table or e.name for e in settings.CATALOG}
+    assert tables == {
+        "custom_fields", "custom_field_settings", "project_memberships", "team_memberships",
+        "workspace_memberships", "attachments", "portfolios", "portfolio_items", "portfolio_memberships",
+        "goals", "goal_relationships", "status_updates", "time_periods", "time_tracking_entries",
+        "project_templates", "task_templates", "allocations", "audit_log_events",
+    }
+
+
+def test_task_fields_users_expect() -> None:
+    expected = {"dependencies", "dependents", "approval_status", "assignee_section", "html_notes", "num_hearts",
+                "custom_type"}
+    assert sorted(expected - set(settings.TASK_FIELDS)) == []

@@ -32,9 +32,15 @@ def _targets(sim: Any) -> dict[str, str]:
     tagged = next(g for g, ts in store.tag_tasks.items() if ts)
     section = next(g for g in store.project_sections[proj["gid"]] if store.section_tasks.get(g))
     team = store.all("team")[0]
+    portfolio = next(p for p in store.all("portfolio") if p["owner"] is store.me and p["workspace"] is org)
+    goal = next(g for g in store.all("goal") if g["workspace"] is org)
+    updated = next(u["parent"] for u in store.all("status_update") if u["parent"]["resource_type"] == "project")
+    tracked = store.all("time_tracking_entry")[0]["task"]
+    templated = store.all("task_template")[0]["project"]
     return {"org": org["gid"], "plain": plain["gid"], "project": proj["gid"], "task": task["gid"],
             "attachment_parent": att["parent"]["gid"], "tag": tagged, "section": section,
-            "team": team["gid"], "user": store.me["gid"]}
+            "team": team["gid"], "user": store.me["gid"], "portfolio": portfolio["gid"], "goal": goal["gid"],
+            "updated_project": updated["gid"], "tracked_task": tracked["gid"], "templated": templated["gid"]}
 
 
 # (spec path, concrete path template, query params)
@@ -69,6 +75,23 @@ ENDPOINTS = [
     ("/portfolios", "/portfolios", {"workspace": "{org}", "owner": "{user}"}),
     ("/workspaces/{workspace_gid}/tasks/search", "/workspaces/{org}/tasks/search",
      {"sort_by": "modified_at", "limit": 10}),
+    # The catalog's endpoints (asana_sim/catalog_reads.py).
+    ("/workspaces/{workspace_gid}/workspace_memberships", "/workspaces/{org}/workspace_memberships",
+     {"limit": 100}),
+    ("/portfolios/{portfolio_gid}/items", "/portfolios/{portfolio}/items", {"limit": 100}),
+    ("/portfolios/{portfolio_gid}/portfolio_memberships", "/portfolios/{portfolio}/portfolio_memberships",
+     {"limit": 100}),
+    ("/goals", "/goals", {"workspace": "{org}", "limit": 100}),
+    ("/goal_relationships", "/goal_relationships", {"supported_goal": "{goal}", "limit": 100}),
+    ("/status_updates", "/status_updates", {"parent": "{updated_project}", "limit": 100}),
+    ("/status_updates", "/status_updates", {"parent": "{portfolio}", "limit": 100}),
+    ("/status_updates", "/status_updates", {"parent": "{goal}", "limit": 100}),
+    ("/time_periods", "/time_periods", {"workspace": "{org}", "limit": 100}),
+    ("/tasks/{task_gid}/time_tracking_entries", "/tasks/{tracked_task}/time_tracking_entries",
+     {"limit": 100}),
+    ("/project_templates", "/project_templates", {"workspace": "{org}", "limit": 100}),
+    ("/task_templates", "/task_templates", {"project": "{templated}", "limit": 100}),
+    ("/allocations", "/allocations", {"workspace": "{org}", "limit": 100}),
 ]
 IDS = [f"{e[1]}?{','.join(e[2])}" for e in ENDPOINTS]
 
@@ -155,3 +178,32 @@ def test_events_validate(shared_sim: Any) -> None:
     schema = spec.operation("GET", "/events").response_schema(412)
     jsonschema.Draft4Validator(spec.to_jsonschema(schema)).validate(resp.json())
     assert resp.json()["sync"]
+
+
+def test_audit_log_validates_and_is_enterprise_only(shared_sim: Any) -> None:
+    """The audit log has no opt_fields: events come whole, and only to Enterprise accounts."""
+    t = _targets(shared_sim)
+    api = Api(shared_sim)
+    path = f"/workspaces/{t['org']}/audit_log_events"
+    body = api.get(path, limit=100).json()
+    _validator("GET", "/workspaces/{workspace_gid}/audit_log_events").validate(body)
+    assert body["data"] and {"gid", "created_at", "event_type", "actor", "resource", "context"} <= set(body["data"][0])
+    later = api.get(path, limit=100, start_at=body["data"][-1]["created_at"]).json()
+    assert [e["gid"] for e in later["data"]] == [body["data"][-1]["gid"]]  # start_at is inclusive
+    # A stream, as Asana's: a next page past the end, answered empty, with a next page again.
+    past = api.session.get(later["next_page"]["uri"], timeout=10).json()
+    assert past["data"] == [] and past["next_page"]["offset"]
+
+
+@pytest.mark.parametrize("enterprise,premium,status", [(False, True, 403), (False, False, 402)])
+def test_plan_gates(enterprise: bool, premium: bool, status: int) -> None:
+    from asana_sim import AsanaSim, SimConfig
+
+    with AsanaSim(token="t", config=SimConfig(seed=2, tasks=5, projects=2, premium=premium,
+                                              enterprise=enterprise)) as sim:
+        api = Api(sim)
+        org = sim.store.all("workspace")[0]["gid"]
+        assert api.get(f"/workspaces/{org}/audit_log_events").status_code == status
+        premium_only = api.get("/goals", workspace=org).status_code, api.get("/portfolios", workspace=org).status_code
+        assert premium_only == ((200, 200) if premium else (402, 402))
+        assert api.get(f"/workspaces/{org}/custom_fields").status_code == 200

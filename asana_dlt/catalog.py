@@ -1,0 +1,285 @@
+"""The one factory that turns the endpoint table in `settings.CATALOG` into dlt transformers.
+
+Every plain list resource (custom fields, memberships, portfolios, goals, status updates, ...)
+is the same program with different data: for each record of a parent resource, list one
+endpoint with the parent's gid in its path or query, and yield the pages. What varies is
+configuration, as in dlt's `rest_api`; what is Asana-specific lives here:
+
+- plan-gated endpoints (402, or 403 for Enterprise) warn once per resource and run, name the
+  plan they need, and are not asked again in that workspace: everything else loads;
+- per-task resources list only the tasks this run found new or changed, which the `tasks`
+  resource already decides (`TaskChanges`), so an incremental run costs nothing for the rest;
+- append-only listings (the audit log) keep one cursor per parent in the resource's state;
+- records the parent listing already holds (a project's custom field settings) are cut from the
+  parent's records before it loads (`detach`) and cost no request.
+"""
+
+import threading
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+
+import dlt
+from dlt.common import logger
+from dlt.common.typing import TDataItems
+from dlt.extract.resource import DltResource
+
+from .helpers import AsanaClient, PlanRequired
+from .settings import PAGE_SIZE, PLAN_ENTERPRISE, Endpoint
+
+# Statuses that mean "your plan lacks this endpoint" rather than "this one object is out of reach":
+# Enterprise-only endpoints answer other plans' tokens 403 (402 without any paid plan), the rest 402.
+_PLAN_STATUSES: Dict[str, Tuple[int, ...]] = {PLAN_ENTERPRISE: (402, 403)}
+
+
+class TaskChanges:
+    """The tasks this run found new or changed, so per-task resources fetch only for them.
+
+    Filled by the `tasks` resource from the same decision that claims a task's stories; each
+    per-task resource takes each task once, even when a task is listed in two projects.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._changed: Set[str] = set()
+        self._taken: Set[Tuple[str, str]] = set()
+
+    def mark(self, task_gid: str) -> None:
+        """Records that a task is new or changed in this run."""
+        with self._lock:
+            self._changed.add(task_gid)
+
+    def take(self, resource: str, task_gid: str) -> bool:
+        """True once per resource for each new or changed task."""
+        with self._lock:
+            if task_gid not in self._changed or (resource, task_gid) in self._taken:
+                return False
+            self._taken.add((resource, task_gid))
+            return True
+
+
+class PlanGate:
+    """Remembers which resources the account's plan lacks, per workspace, for one run.
+
+    The first listing of a plan-gated resource in a workspace is a probe: the others (a
+    hundred tasks' time tracking, say) wait for its answer instead of each meeting a 402.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._states: Dict[Tuple[str, str], Any] = {}  # "open", "closed", or the probe's Event
+        self._warned: Set[str] = set()
+
+    def turn(self, key: Tuple[str, str]) -> str:
+        """"probe" for the first caller of a key, then "open" or "closed" once it is known."""
+        with self._lock:
+            state = self._states.get(key)
+            if state is None:
+                self._states[key] = threading.Event()
+                return "probe"
+        if isinstance(state, threading.Event):
+            state.wait()
+            with self._lock:
+                state = self._states[key]
+        return str(state)
+
+    def settle(self, key: Tuple[str, str], is_open: bool) -> None:
+        """Records the probe's answer and lets the waiting listings go."""
+        with self._lock:
+            probe = self._states.get(key)
+            self._states[key] = "open" if is_open else "closed"
+        if isinstance(probe, threading.Event):
+            probe.set()
+
+    def close(self, endpoint: Endpoint, workspace_gid: str, exc: PlanRequired) -> None:
+        """Stops asking in this workspace; the first refusal of a run is logged, once."""
+        name = endpoint.table or endpoint.name
+        self.settle((endpoint.name, workspace_gid), False)
+        with self._lock:
+            first = name not in self._warned
+            self._warned.add(name)
+        if first:
+            logger.warning(
+                f"Not loading {name}: Asana answered {exc.status} ({exc.message}); it needs {endpoint.plan}."
+                " Everything else loads; deselect it to silence this warning."
+            )
+
+
+def _workspace_of(record: Dict[str, Any]) -> str:
+    """The workspace a parent record belongs to: plans, hence 402s, are per workspace."""
+    if record.get("resource_type") == "workspace":
+        return str(record["gid"])
+    owner = record.get("workspace") or record.get("organization") or {}
+    return str(owner.get("gid", "")) if isinstance(owner, dict) else ""
+
+
+def _named(record: Dict[str, Any]) -> str:
+    return f"{record.get('name')!r} ({record['gid']})"
+
+
+class Catalog:
+    """Builds the catalog's resources for one source run, sharing its client and memory.
+
+    Args:
+        client: The run's one REST client.
+        changes: Which tasks this run found new or changed (per-task resources).
+        columns: Column hints for a list of fields (the source's own `_columns`).
+        nested: Nested-table hints for a list of fields.
+    """
+
+    def __init__(
+        self,
+        client: AsanaClient,
+        changes: TaskChanges,
+        columns: Callable[[Any], Dict[str, Any]],
+        nested: Callable[[Any], Dict[str, Any]],
+    ) -> None:
+        self.client = client
+        self.changes = changes
+        self.gate = PlanGate()
+        self._detached: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self._columns = columns
+        self._nested = nested
+
+    def detach(self, parent: str, records: List[Dict[str, Any]], endpoints: Any) -> List[Dict[str, Any]]:
+        """Cuts embedded child records out of a parent's page, for their own tables.
+
+        Called by the parent resource before it yields, so the parent's table never gets them
+        as a child table and the child resource finds them without a request.
+        """
+        embedded = [e for e in endpoints if e.parent == parent and e.embedded_in]
+        with self._lock:
+            for record in records:
+                for endpoint in embedded:
+                    self._detached[(endpoint.name, str(record["gid"]))] = record.pop(endpoint.embedded_in, None) or []
+        return records
+
+    def build(self, endpoints: Any, parents: Dict[str, DltResource]) -> List[DltResource]:
+        """One transformer per endpoint; an endpoint may feed a later one (portfolios -> items)."""
+        built: List[DltResource] = []
+        for endpoint in endpoints:
+            resource = self.resource(endpoint, parents[endpoint.parent])
+            parents[endpoint.name] = resource
+            built.append(resource)
+        return built
+
+    def resource(self, endpoint: Endpoint, parent: DltResource) -> DltResource:
+        """The dlt transformer of one endpoint, fed by its parent resource."""
+        hints = endpoint.fields + endpoint.returned
+        columns = self._columns(hints)
+        if endpoint.link:
+            columns[endpoint.link] = {"data_type": "text", "nullable": False}
+        listing = self._per_task if endpoint.per_task else self._per_parent
+
+        def rows(parent_data: TDataItems) -> Iterator[Any]:
+            for record in parent_data if isinstance(parent_data, list) else [parent_data]:
+                yield from listing(endpoint, record)
+
+        transformer = dlt.transformer(
+            rows,
+            data_from=parent,
+            name=endpoint.name,
+            table_name=endpoint.table or endpoint.name,
+            write_disposition=endpoint.write_disposition,  # type: ignore[arg-type]
+            primary_key=list(endpoint.primary_key),
+            columns=columns,
+            nested_hints=self._nested(hints),
+            selected=endpoint.selected,
+            parallelized=not endpoint.per_task,
+        )
+        return transformer  # type: ignore[no-any-return]
+
+    def _per_parent(self, endpoint: Endpoint, record: Dict[str, Any]) -> Iterator[List[Dict[str, Any]]]:
+        if endpoint.only_organizations and not record.get("is_organization"):
+            return
+        if endpoint.embedded_in:
+            with self._lock:
+                rows = self._detached.pop((endpoint.name, str(record["gid"])), [])
+            if rows:
+                yield rows
+            return
+        yield from self.listing(endpoint, record)
+
+    def _per_task(self, endpoint: Endpoint, task: Dict[str, Any]) -> Iterator[Any]:
+        if self.changes.take(endpoint.name, task["gid"]):
+            yield _collect(self, endpoint, task)
+
+    def listing(self, endpoint: Endpoint, record: Dict[str, Any]) -> Iterator[List[Dict[str, Any]]]:
+        """The pages of one endpoint for one parent record, linked and gated by plan."""
+        workspace = _workspace_of(record)
+        key = (endpoint.name, workspace)
+        turn = self.gate.turn(key) if endpoint.plan else "open"
+        if turn == "closed":
+            return
+        gid = str(record["gid"])
+        path = _fill(endpoint.path, gid)
+        params = dict(endpoint.params)
+        if endpoint.parent_param:
+            params[endpoint.parent_param] = gid
+        cursor = _Cursor(endpoint, gid) if endpoint.cursor else None
+        if cursor and cursor.since:
+            params[endpoint.cursor[1]] = cursor.since  # type: ignore[index]
+        what = f"{endpoint.table or endpoint.name} of {record.get('resource_type', 'object')} {_named(record)}"
+        statuses = _PLAN_STATUSES.get(endpoint.plan, (402,)) if endpoint.plan else ()
+        try:
+            for page in self.client.pages(path, endpoint.fields, what, params, plan_statuses=statuses):
+                if turn == "probe":
+                    self.gate.settle(key, True)
+                    turn = "open"
+                if endpoint.link:
+                    for row in page:
+                        row[endpoint.link] = gid
+                if cursor:
+                    cursor.saw(page)
+                if page:
+                    yield page
+                if cursor and len(page) < PAGE_SIZE:
+                    # A stream (the audit log) offers a next page forever; a short page is its
+                    # present end, and the next run resumes from the cursor.
+                    break
+        except PlanRequired as exc:
+            self.gate.close(endpoint, workspace, exc)
+            turn = "closed"
+            return
+        finally:
+            if turn == "probe":  # no answer either way (an error, or a listing skipped): don't block others
+                self.gate.settle(key, True)
+        if cursor:
+            cursor.commit()
+
+
+@dlt.defer
+def _collect(catalog: Catalog, endpoint: Endpoint, record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """One task's listing, fetched in dlt's worker pool beside other tasks'."""
+    collected: List[Dict[str, Any]] = []
+    for page in catalog.listing(endpoint, record):
+        collected.extend(page)
+    return collected
+
+
+def _fill(path: str, gid: str) -> str:
+    """Puts the parent's gid into the path's one `{..._gid}` placeholder, if it has one."""
+    start = path.find("{")
+    return path if start < 0 else path[:start] + gid + path[path.index("}", start) + 1 :]
+
+
+class _Cursor:
+    """The newest record seen per parent of an append-only listing, in the resource's state.
+
+    One cursor per parent, not one per resource: a workspace first seen later is still read
+    from its beginning. State commits with the load, so a failed run reads the same range again.
+    """
+
+    def __init__(self, endpoint: Endpoint, parent_gid: str) -> None:
+        self._field = endpoint.cursor[0]  # type: ignore[index]
+        self._parent = parent_gid
+        state = dlt.current.resource_state(endpoint.name)
+        self._state: Dict[str, str] = state.setdefault("since", {})
+        self.since: Optional[str] = self._state.get(parent_gid)
+        self._newest = self.since or ""
+
+    def saw(self, page: List[Dict[str, Any]]) -> None:
+        self._newest = max([self._newest, *(str(r.get(self._field) or "") for r in page)])
+
+    def commit(self) -> None:
+        if self._newest:
+            self._state[self._parent] = self._newest
