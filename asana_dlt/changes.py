@@ -128,7 +128,8 @@ def read_events(client: AsanaClient, project: Dict[str, Any], sync: Optional[str
 
 
 def read_task(client: AsanaClient, gid: str) -> Optional[Dict[str, Any]]:
-    """One task with the listings' fields, or None if Asana no longer has it (404)."""
+    """One task with the listings' fields; None if Asana no longer has it (404), `{}` when the
+    token may not see it (403, 402): then it is left as loaded, with a warning."""
     try:
         response = client.get(
             f"/tasks/{gid}", params={"opt_fields": ",".join(TASK_FIELDS)}, hooks={"response": [_raise_asana_errors]}
@@ -136,7 +137,8 @@ def read_task(client: AsanaClient, gid: str) -> Optional[Dict[str, Any]]:
     except _SkipObject as exc:
         if exc.status == 404:
             return None
-        raise AsanaSourceError(f"Asana refused to show task {gid} ({exc.status}: {exc.message}).") from None
+        logger.warning(f"Skipping task {gid}, named by Asana's events: Asana said {exc.status}: {exc.message}.")
+        return {}
     return client.extract_response(response, "data")[0]
 
 
@@ -250,6 +252,8 @@ class ChangeCapture:
             if task is None:
                 gone.add(gid)
                 continue
+            if not task:
+                continue
             if whole:
                 self.check_stories([gid])
             fresh, _ = self.sorter.sort([task], inherited)
@@ -322,6 +326,8 @@ class ChangeCapture:
             task = read_task(self.client, gid)
             if task is None:
                 yield self._deleted_tasks({gid})
+                continue
+            if not task:
                 continue
             fresh, _ = self.sorter.sort([task], cursor)
             yield fresh or [task]

@@ -307,3 +307,9 @@ def test_columns_exist_and_are_typed_even_when_every_value_is_null(fake: FakeAsa
     assert types["completed"] == "BOOLEAN"
     assert types["num_subtasks"] == "BIGINT"
     assert rows(pipeline, "SELECT count(*) FROM tasks WHERE assignee__gid IS NULL AND completed_at IS NULL")[0][0] == 1
+
+
+def test_an_unknown_delete_mode_stops_before_any_request(fake: FakeAsana) -> None:
+    with pytest.raises(Exception, match='deletes = .sfot. is not a delete mode; set deletes to "hard"'):
+        asana_source(access_token=TOKEN, base_url=BASE_URL, deletes="sfot")
+    assert fake.calls == []
