@@ -45,6 +45,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="run against the bundled Asana simulator (no account needed), twice, with changes between",
     )
     parser.add_argument(
+        "--analytics",
+        action="store_true",
+        help="after the load, build the dbt models of asana_dbt/ in <dataset>_analytics (the demo always does)",
+    )
+    parser.add_argument(
         "--progress",
         choices=("log", "none"),
         default="log",
@@ -123,7 +128,7 @@ def root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def run_demo(args: argparse.Namespace) -> None:
+def run_demo(args: argparse.Namespace) -> dlt.Pipeline:
     """Loads the simulator, changes a few things through Asana's API, and loads again.
 
     The demo has its own pipeline and DuckDB file and starts clean every time, so it never
@@ -156,6 +161,7 @@ def run_demo(args: argparse.Namespace) -> None:
         info = run_once(pipeline, source(), args.resources, False)
         report(pipeline, info, f"second run: only what changed ({len(sim.requests())} requests)")
     print(f"\nExplore it: dlt pipeline {DEMO_PIPELINE_NAME} show   (data in {DEMO_DUCKDB_FILE})")
+    return pipeline
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -163,11 +169,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:
         if args.demo:
-            run_demo(args)
+            pipeline = run_demo(args)
         else:
             pipeline = make_pipeline(PIPELINE_NAME, args.destination, args.dataset, args.progress)
             info = run_once(pipeline, asana_source(), args.resources, args.full_refresh)
             report(pipeline, info, f"pipeline {PIPELINE_NAME} -> {args.destination} dataset {args.dataset}")
+        if args.analytics or args.demo:
+            from asana_analytics import build_models, describe, where_to_look
+
+            print("\n" + describe(build_models(pipeline, full_refresh=args.full_refresh)))
+            print(where_to_look(pipeline))
     except KeyboardInterrupt:
         print("error: interrupted; nothing from the unfinished run was loaded, run again to resume.", file=sys.stderr)
         return 1

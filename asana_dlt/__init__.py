@@ -49,12 +49,14 @@ def _columns(fields: Sequence[str]) -> Dict[str, Any]:
     """Typed, nullable columns for every scalar and reference field a resource asks for."""
     columns: Dict[str, Any] = {}
     for field in fields:
-        name = field.split(".")[0]
+        name, _, sub = field.partition(".")
         if name in LIST_FIELDS or name in OBJECT_FIELDS:
             continue
         if name in REFERENCE_FIELDS:
             columns[f"{name}__gid"] = {"data_type": "text", "nullable": True}
-        else:
+        if sub:
+            columns[f"{name}__{sub}"] = {"data_type": COLUMN_TYPES.get(sub, "text"), "nullable": True}
+        elif name not in REFERENCE_FIELDS:
             columns[name] = {"data_type": COLUMN_TYPES.get(name, "text"), "nullable": True}
     return columns
 

@@ -44,6 +44,7 @@ PROJECT_FIELDS: Tuple[str, ...] = (
     "created_at",
     "modified_at",
     "current_status_update",
+    "current_status_update.resource_subtype",  # on track, at risk, ...: the project's status
     "default_view",
     "due_on",
     "start_on",
@@ -129,6 +130,36 @@ STORY_FIELDS: Tuple[str, ...] = (
     "is_pinned",
     "is_edited",
     "num_likes",
+    # What a system story changed (each is null on the stories it does not describe): the
+    # task's history, from which analytics derive assignment times and time in each section.
+    "assignee",
+    "follower",
+    "old_section",
+    "new_section",
+    "old_name",
+    "new_name",
+    "old_dates.due_on",
+    "old_dates.due_at",
+    "old_dates.start_on",
+    "new_dates.due_on",
+    "new_dates.due_at",
+    "new_dates.start_on",
+    "old_resource_subtype",
+    "new_resource_subtype",
+    "project",
+    "tag",
+    "custom_field.name",
+    "old_text_value",
+    "new_text_value",
+    "old_number_value",
+    "new_number_value",
+    "old_enum_value.name",
+    "new_enum_value.name",
+    "old_approval_status",
+    "new_approval_status",
+    "duplicate_of",
+    "duplicated_from",
+    "dependency",
 )
 
 TEAM_FIELDS: Tuple[str, ...] = (
@@ -209,15 +240,23 @@ COLUMN_TYPES: Dict[str, str] = {
     "end_on": "date",
     "start_date": "date",
     "end_date": "date",
+    "old_number_value": "double",
+    "new_number_value": "double",
 }
 
-# Fields holding one compact object (`{"gid", "resource_type"}`): a column `<field>__gid`.
+# Fields holding one compact object (`{"gid", "resource_type"}`): a column `<field>__gid`,
+# and `<field>__<sub>` for a sub-field asked as `<field>.<sub>`. A dotted field of any other
+# (plain) object outside OBJECT_FIELDS, such as a story's `new_dates.due_on`, is the typed
+# column `new_dates__due_on`.
 REFERENCE_FIELDS: FrozenSet[str] = frozenset(
     {
         "assignee", "completed_by", "created_by", "parent", "workspace", "team", "owner",
         "organization", "project", "target", "current_status_update",
         "assignee_section", "custom_type", "custom_field", "member", "user", "portfolio", "author",
         "supported_goal", "supporting_resource", "time_period", "attributable_to",
+        # a story's history fields
+        "follower", "old_section", "new_section", "tag", "old_enum_value",
+        "new_enum_value", "duplicate_of", "duplicated_from", "dependency",
     }
 )
 

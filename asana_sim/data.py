@@ -13,6 +13,7 @@ from typing import Any
 from .clock import EPOCH_BASE_MS, fmt_ms
 from .config import SimConfig
 from .store import Record, Store
+from .stories import generate_stories, origin_of
 
 WORDS = ["Übersicht 📊", "日本語", "Roadmap", "Café crème", "Zürich", "naïve", "Прогноз",
          "Ελληνικά", "🚀 Launch", "Q3", "Bug", "Fix", "Review", "Design", "Budget", "Déjà vu",
@@ -38,8 +39,6 @@ class _Gen:
     """Builds the store; a class only to share the RNG and store between steps."""
 
     def __init__(self, cfg: SimConfig) -> None:
-        from .stories import generate_stories
-
         self.cfg = cfg
         self.rng = random.Random(cfg.seed)
         self.store = Store(cfg.seed, generate_stories)
@@ -100,6 +99,8 @@ class _Gen:
         from .catalog_data import generate_catalog
 
         generate_catalog(self, workspaces, users, teams, projects)
+        for t in s.records["task"].values():
+            t["_origin"] = origin_of(t)  # the state the generated history leads up to
         return s
 
     def custom_fields(self, ws: Record, users: list[Record]) -> list[Record]:

@@ -8,7 +8,9 @@ Regenerate it (after Asana publishes a new description) with one command:
 What is kept: every path, its operations, their parameters, request bodies and response
 schemas, and the components those reach. What is dropped: prose (descriptions, summaries),
 vendor extensions and documentation links; a description that marks a field "[Opt In]" is kept
-as just that marker, because it decides which fields Asana returns by default. The components'
+as just that marker, because it decides which fields Asana returns by default, and so is one
+that marks it "*Conditional*" (kept as "[Conditional]"): such a field only has a value when it
+applies, e.g. a story's `new_section` on a section change, and is null otherwise. The components'
 examples stay (the simulator answers them for fields it does not model); the operations' go. The result carries its provenance and
 Asana's license (Apache-2.0, see `ASANA_OAS_LICENSE`).
 """
@@ -34,10 +36,11 @@ _METHODS = ("get", "post", "put", "delete", "patch")
 _OPERATION_KEYS = ("operationId", "parameters", "requestBody", "responses")
 _DROPPED = {"summary", "externalDocs", "tags", "x-readme", "title", "security"}
 OPT_IN = "[Opt In]"
+CONDITIONAL = "[Conditional]"
 
 
 def _strip(node: Any, examples: bool = True) -> Any:
-    """Drops prose and vendor extensions, recursively; keeps the "[Opt In]" marker.
+    """Drops prose and vendor extensions, recursively; keeps the "[Opt In]" and "[Conditional]" markers.
 
     Keys of `properties` (and response codes) are names, not keywords: those are all kept.
     """
@@ -54,6 +57,8 @@ def _strip(node: Any, examples: bool = True) -> Any:
         if key == "description" and isinstance(value, str):
             if OPT_IN in value:
                 out[key] = OPT_IN
+            elif "*Conditional*" in value:
+                out[key] = CONDITIONAL
             continue
         if key in _DROPPED or key.startswith("x-") or (not examples and key in ("example", "examples")):
             continue

@@ -21,6 +21,7 @@ import yaml
 
 _LOCK = threading.Lock()
 DERIVED_SPEC = Path(__file__).resolve().parent / "asana_oas.json"
+CONDITIONAL = "[Conditional]"  # derive_spec.py's marker for Asana's "*Conditional*" fields
 
 
 def spec_path() -> Path:
@@ -198,9 +199,13 @@ def _compute_default(prop: Any) -> Any:
 def to_jsonschema(schema: Any, _depth: int = 0) -> Any:
     """Convert an OpenAPI 3.0 schema to plain JSON Schema (inline refs, honour ``nullable``).
 
-    Used by the faithfulness tests; kept here because it is knowledge about the spec.
+    Used by the faithfulness tests; kept here because it is knowledge about the spec. A field
+    the spec marks "*Conditional*" (a story's ``old_section``, ...) is null when it does not
+    apply, so it validates as nullable.
     """
+    conditional = isinstance(schema, dict) and schema.get("description") == CONDITIONAL
     schema = resolve(schema)
+    conditional = conditional or (isinstance(schema, dict) and schema.get("description") == CONDITIONAL)
     if isinstance(schema, list):
         return [to_jsonschema(s, _depth + 1) for s in schema]
     if not isinstance(schema, dict):
@@ -223,8 +228,9 @@ def to_jsonschema(schema: Any, _depth: int = 0) -> Any:
             continue
         else:
             out[key] = value
-    nullable = schema.get("nullable") or any(
-        isinstance(part, dict) and "$ref" not in part and part.get("nullable")
+    nullable = schema.get("nullable") or conditional or any(
+        isinstance(part, dict) and "$ref" not in part
+        and (part.get("nullable") or part.get("description") == CONDITIONAL)
         for part in schema.get("allOf", []) + schema.get("oneOf", []) + schema.get("anyOf", []))
     if nullable:
         if "allOf" in out or "oneOf" in out or "anyOf" in out:

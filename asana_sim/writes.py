@@ -2,8 +2,11 @@
 
 Rules kept from Asana's documentation: any property or association change modifies a
 task (``modified_at`` = now); adding a story modifies its task; a change to a subtask
-does not modify its parent; completing a task sets ``completed_at``/``completed_by``
-and adds a system story. All changes happen under the store lock.
+does not modify its parent; completing a task sets ``completed_at``/``completed_by``.
+A change Asana records in the task's history (name, assignee, dates, completion, a section
+move, adding to or removing from a project) adds a system story holding the old and new
+values, so the history always leads up to the task's current state. All changes happen under
+the store lock.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from .clock import now_iso
 from .errors import bad_request, not_found
 from .reads import Raw, Req, Single, check_project_access, lookup
 from .store import Record, Store
+from .stories import make_story
 
 SIMPLE_TASK_FIELDS = ("name", "notes", "due_on", "due_at", "start_on", "start_at",
                       "resource_subtype")
@@ -41,13 +45,11 @@ def _user_ref(req: Req, value: Any) -> Record | None:
     return lookup(req, "user", str(value))
 
 
-def _story(req: Req, task: Record, text: str, subtype: str, kind: str) -> Record:
+def _story(req: Req, task: Record, text: str, subtype: str, at: str | None = None,
+           **changes: Any) -> Record:
+    """A story by the token's user; a system story carries what it changed (``changes``)."""
     s: Store = req.store
-    story = {"gid": s.new_gid(), "resource_type": "story", "created_at": _now(req),
-             "created_by": s.me, "resource_subtype": subtype, "type": kind, "text": text,
-             "html_text": f"<body>{text}</body>", "is_pinned": False, "is_edited": False,
-             "source": "api", "target": task, "num_likes": 0, "likes": [], "hearts": [],
-             "num_hearts": 0, "hearted": False, "liked": False}
+    story = make_story(s.new_gid(), at or _now(req), s.me, subtype, text, task, "api", **changes)
     s.extra_stories[task["gid"]].append(story)
     req.sim.events.record(story, "added", req.sim.events.streams_for_task(task), parent=task)
     return story
@@ -64,14 +66,17 @@ def _add_to_project(req: Req, task: Record, project: Record, section: Record | N
         if section is not None:
             s.section_tasks[section["gid"]].append(task["gid"])
         req.sim.events.record(task, "added", req.sim.events.streams_for_task(task), parent=project)
+        _story(req, task, f"added to {project['name']}", "added_to_project", project=project)
         return
     # Already in the project: Asana moves it to the given section (a "move" event).
     for m in task["memberships"]:
         if m["project"] is project and section is not None and m["section"] is not section:
             if m["section"] is not None and task["gid"] in s.section_tasks[m["section"]["gid"]]:
                 s.section_tasks[m["section"]["gid"]].remove(task["gid"])
-            m["section"] = section
+            old, m["section"] = m["section"], section
             s.section_tasks[section["gid"]].append(task["gid"])
+            _story(req, task, f"moved this task to {section['name']}", "section_changed",
+                   old_section=old, new_section=section)
             req.sim.events.record(task, "added", req.sim.events.streams_for_task(task),
                                   parent=section)
 
@@ -87,6 +92,7 @@ def _remove_from_project(req: Req, task: Record, project: Record) -> None:
                 s.section_tasks[m["section"]["gid"]].remove(task["gid"])
         if task["gid"] in s.project_tasks[project["gid"]]:
             s.project_tasks[project["gid"]].remove(task["gid"])
+        _story(req, task, f"removed from {project['name']}", "removed_from_project", project=project)
     req.sim.events.record(task, "removed", streams, parent=project)
 
 
@@ -108,6 +114,37 @@ def _apply_task_fields(req: Req, task: Record, body: dict[str, Any]) -> list[str
         task["completed_by"] = req.store.me if task["completed"] else None
         changed.append("completed")
     return changed
+
+
+_HISTORY_FIELDS = ("name", "assignee", "completed", "due_on", "due_at", "start_on")
+
+
+def _before(task: Record) -> dict[str, Any]:
+    """The fields whose change Asana records as a system story, before a write."""
+    return {f: task.get(f) for f in _HISTORY_FIELDS}
+
+
+def _history_stories(req: Req, task: Record, before: dict[str, Any]) -> None:
+    """The system stories Asana adds for what a write changed, with old and new values."""
+    if task["name"] != before["name"] and before["name"]:
+        _story(req, task, f"changed the name to “{task['name']}”", "name_changed",
+               old_name=before["name"], new_name=task["name"])
+    if task["assignee"] is not before["assignee"]:
+        if task["assignee"] is not None:
+            _story(req, task, f"assigned to {task['assignee']['name']}", "assigned", assignee=task["assignee"])
+        else:
+            _story(req, task, f"unassigned from {before['assignee']['name']}", "unassigned")
+    if any(task[f] != before[f] for f in ("due_on", "due_at", "start_on")):
+        only_due = task["start_on"] == before["start_on"]
+        old = {"due_on": before["due_on"], "due_at": before["due_at"], "start_on": before["start_on"]}
+        new = {"due_on": task["due_on"], "due_at": task["due_at"], "start_on": task["start_on"]}
+        _story(req, task, f"changed the due date to {task['due_on'] or task['due_at']}",
+               "due_date_changed" if only_due else "dates_changed", old_dates=old, new_dates=new)
+    if task["completed"] != before["completed"]:
+        if task["completed"]:
+            _story(req, task, "marked this task complete", "marked_complete", at=task["completed_at"])
+        else:
+            _story(req, task, "marked this task incomplete", "marked_incomplete")
 
 
 def _new_task(req: Req, body: dict[str, Any], parent: Record | None) -> Record:
@@ -135,6 +172,7 @@ def _new_task(req: Req, body: dict[str, Any], parent: Record | None) -> Record:
                     "followers": [s.me], "workspace": ws, "created_by": s.me, "num_likes": 0,
                     "likes": [], "hearts": [], "num_hearts": 0, "hearted": False, "liked": False,
                     "_cf": {}}
+    created = _before(task)
     _apply_task_fields(req, task, body)
     task["modified_at"] = task["created_at"]
     s.add(task)
@@ -144,6 +182,7 @@ def _new_task(req: Req, body: dict[str, Any], parent: Record | None) -> Record:
     req.sim.events.record(task, "added", req.sim.events.streams_for_task(task), parent=parent)
     for p in projects:
         _add_to_project(req, task, p, None)
+    _history_stories(req, task, dict(created, name=task["name"]))
     return task
 
 
@@ -162,6 +201,7 @@ def post_subtask(req: Req) -> Single:
 def put_task(req: Req) -> Single:
     with req.store.lock:
         task = lookup(req, "task", req.groups[0])
+        before = _before(task)
         changed = _apply_task_fields(req, task, req.body)
         if changed:
             _touch(req, task)
@@ -169,8 +209,7 @@ def put_task(req: Req) -> Single:
             for f in changed:
                 req.sim.events.record(task, "changed", streams,
                                       change={"field": f, "action": "changed"})
-            if "completed" in changed and task["completed"]:
-                _story(req, task, "marked this task complete", "marked_complete", "system")
+            _history_stories(req, task, before)
         return Single(task)
 
 
@@ -215,7 +254,7 @@ def post_story(req: Req) -> Single:
         raise bad_request("text: Missing input")
     with req.store.lock:
         task = lookup(req, "task", req.groups[0])
-        story = _story(req, task, str(text), "comment_added", "comment")
+        story = _story(req, task, str(text), "comment_added")
         _touch(req, task)
         return Single(story, 201)
 

@@ -85,6 +85,12 @@ def test_demo_loads_twice_and_the_second_run_only_carries_the_changes(
     loaded_now, in_dataset = int(stories_now[1]), int(stories_now[2])
     assert 0 < loaded_now < in_dataset  # only the changed tasks' stories travelled
     assert (tmp_path / "asana_demo.duckdb").exists()
+    # ...and ends with the analytics models built, saying where to look.
+    assert "Analytics: " in out and "data tests passed" in out and "marimo edit notebooks/asana_charts.py" in out
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "asana_demo.duckdb"), read_only=True) as db:
+        assert db.execute("select count(*) from asana_data_analytics.asana__task").fetchone()[0] > 0
 
 
 def test_unreachable_asana_is_one_line_naming_base_url(
