@@ -86,6 +86,12 @@ class ProjectEvents:
             else:
                 self.deleted.discard(gid)
                 self.tasks.add(gid)
+                if action in ("added", "removed") and (event.get("parent") or {}).get("resource_type") in (
+                    "project", "section"
+                ):
+                    # Asana adds a story for a move, whose own event a project may not see (the
+                    # task just left it), while the task's modified_at stays as it was.
+                    self.story_tasks.add(gid)
         elif kind == "story" and parent:
             if action == "deleted":
                 self.deleted_stories.setdefault(parent, set()).add(gid)
