@@ -10,12 +10,10 @@ import sys
 from typing import Any, Dict, List, Optional, Sequence
 
 import dlt
-from dlt.common.pipeline import LoadInfo
+from dlt.common.pipeline import LoadInfo, get_dlt_pipelines_dir
 
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
-
-from asana_dlt import AsanaSourceError, asana_source
-from asana_dlt.helpers import TOKEN_HELP
+from asana_dlt import asana_source
+from run_guard import describe_destination, hold_run_lock, one_line, root_cause
 
 PIPELINE_NAME = "asana"
 DEMO_PIPELINE_NAME = "asana_demo"
@@ -51,9 +49,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--progress",
-        choices=("log", "none"),
-        default="log",
-        help="progress display for long runs (default: log, every 10 s on stderr)",
+        choices=("auto", "bar", "log", "none"),
+        default="auto",
+        help="progress display: bar (live, on a terminal), log (a line every 10 s on stderr), none;"
+        " default auto: bar on a terminal, else log",
+    )
+    parser.add_argument(
+        "--pipelines-dir",
+        default=None,
+        help="where dlt keeps the pipeline's state and load packages (default: dlt's, "
+        f"{get_dlt_pipelines_dir()}); give each checkout or environment its own",
     )
     args = parser.parse_args(argv)
     if args.resources:
@@ -65,10 +70,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def make_pipeline(name: str, destination: Any, dataset: str, progress: str) -> dlt.Pipeline:
-    """One pipeline per name; the progress collector prints counters while a long run extracts."""
-    collector: Any = dlt.progress.log(log_period=10.0) if progress == "log" else None
-    return dlt.pipeline(pipeline_name=name, destination=destination, dataset_name=dataset, progress=collector)
+def make_pipeline(
+    name: str, destination: Any, dataset: str, progress: str, pipelines_dir: Optional[str] = None
+) -> dlt.Pipeline:
+    """One pipeline per name; dlt's progress collector shows requests, pages and rows as they come."""
+    if progress == "auto":
+        progress = "bar" if sys.stderr.isatty() else "log"
+    collector: Any = {"bar": dlt.progress.tqdm, "log": lambda: dlt.progress.log(10.0, sys.stderr)}.get(progress)
+    return dlt.pipeline(
+        pipeline_name=name,
+        pipelines_dir=pipelines_dir,
+        destination=destination,
+        dataset_name=dataset,
+        progress=collector() if collector else None,
+    )
 
 
 def fastest_file_format(pipeline: dlt.Pipeline) -> Optional[str]:
@@ -79,14 +94,36 @@ def fastest_file_format(pipeline: dlt.Pipeline) -> Optional[str]:
 
 
 def run_once(pipeline: dlt.Pipeline, source: Any, resources: Optional[List[str]], full_refresh: bool) -> LoadInfo:
-    """Extracts, normalizes and loads one run of the source."""
+    """Extracts, normalizes and loads one run of the source, after finishing a killed run's load."""
     if resources:
         source = source.with_resources(*resources)
+    finish_earlier_run(pipeline)
     return pipeline.run(
         source,
         refresh="drop_sources" if full_refresh else None,
         loader_file_format=fastest_file_format(pipeline),  # type: ignore[arg-type]
     )
+
+
+def finish_earlier_run(pipeline: dlt.Pipeline) -> None:
+    """Completes what a killed run left, so this run's changes still load in this invocation.
+
+    dlt's `run` given pending packages loads only those and drops this run's data, so the
+    changes would wait for another run. A package whose load never began loads as it is; one
+    killed mid-load has jobs that may or may not have reached the destination, and loading them
+    again duplicates rows, so it is aborted (dlt restores the state of the last complete load)
+    and this run's extraction fetches its data again.
+    """
+    if not pipeline.has_pending_data:
+        return
+    packages = [pipeline.get_load_package_info(load_id) for load_id in pipeline.list_normalized_load_packages()]
+    if any(package.jobs.get("started_jobs") for package in packages):
+        print("Finishing the earlier, interrupted run first: it was killed mid-load, so this run loads its data again.")
+        pipeline.abort_packages()
+    else:
+        print("Finishing the earlier, interrupted run first: loading the data it had already fetched.")
+        pipeline.normalize()
+        pipeline.load()
 
 
 def table_counts(pipeline: dlt.Pipeline) -> Dict[str, int]:
@@ -112,22 +149,6 @@ def report(pipeline: dlt.Pipeline, info: LoadInfo, title: str) -> None:
         print(f"{table.ljust(width)}  {loaded.get(table, 0):>10}  {total:>10}")
 
 
-def root_cause(exc: BaseException) -> BaseException:
-    """The innermost exception: dlt wraps source errors in step and extraction errors."""
-    seen = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, AsanaSourceError):
-            return exc
-        if isinstance(exc, ConfigFieldMissingException) and "access_token" in exc.fields:
-            return AsanaSourceError(f"No Asana access token was found: {TOKEN_HELP} (see .dlt/secrets.toml.example).")
-        nxt = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
-        if nxt is None:
-            break
-        exc = nxt
-    return exc
-
-
 def run_demo(args: argparse.Namespace) -> dlt.Pipeline:
     """Loads the simulator, changes a few things through Asana's API, and loads again.
 
@@ -144,7 +165,7 @@ def run_demo(args: argparse.Namespace) -> dlt.Pipeline:
         if os.path.exists(DEMO_DUCKDB_FILE):
             os.remove(DEMO_DUCKDB_FILE)
         destination = dlt.destinations.duckdb(DEMO_DUCKDB_FILE)
-    pipeline = make_pipeline(DEMO_PIPELINE_NAME, destination, args.dataset, "none")
+    pipeline = make_pipeline(DEMO_PIPELINE_NAME, destination, args.dataset, "none", args.pipelines_dir)
     pipeline.drop()
     with AsanaSim(token=secrets.token_hex(16), config=SimConfig(seed=42)) as sim:
         print(f"Asana simulator serving {sim.base_url}")
@@ -164,28 +185,40 @@ def run_demo(args: argparse.Namespace) -> dlt.Pipeline:
     return pipeline
 
 
+def analyse(pipeline: dlt.Pipeline, full_refresh: bool = False) -> None:
+    """Builds the dbt models of `asana_dbt/` on what was just loaded, and says where to look."""
+    from asana_analytics import build_models, describe, where_to_look
+
+    print("\n" + describe(build_models(pipeline, full_refresh=full_refresh)))
+    print(where_to_look(pipeline))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Runs the load; any failure becomes one line on stderr and exit code 1."""
+    """Runs the load; any failure becomes one line on stderr and exit code 1 (130 on Ctrl-C)."""
     args = parse_args(argv)
     try:
         if args.demo:
-            pipeline = run_demo(args)
-        else:
-            pipeline = make_pipeline(PIPELINE_NAME, args.destination, args.dataset, args.progress)
-            info = run_once(pipeline, asana_source(), args.resources, args.full_refresh)
+            analyse(run_demo(args), args.full_refresh)
+            return 0
+        source = asana_source()  # a missing token fails here, before anything is touched
+        pipelines_dir = args.pipelines_dir or get_dlt_pipelines_dir()
+        with hold_run_lock(pipelines_dir, PIPELINE_NAME):
+            pipeline = make_pipeline(PIPELINE_NAME, args.destination, args.dataset, args.progress, pipelines_dir)
+            print(f"Loading into {describe_destination(pipeline)} (pipeline state in {pipeline.working_dir})")
+            info = run_once(pipeline, source, args.resources, args.full_refresh)
             report(pipeline, info, f"pipeline {PIPELINE_NAME} -> {args.destination} dataset {args.dataset}")
-        if args.analytics or args.demo:
-            from asana_analytics import build_models, describe, where_to_look
-
-            print("\n" + describe(build_models(pipeline, full_refresh=args.full_refresh)))
-            print(where_to_look(pipeline))
-    except KeyboardInterrupt:
-        print("error: interrupted; nothing from the unfinished run was loaded, run again to resume.", file=sys.stderr)
-        return 1
-    except Exception as exc:  # one clear line for every failure, never a trace with secrets
-        cause = root_cause(exc)
-        message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        print(f"error: {message}", file=sys.stderr)
+            if args.analytics:
+                analyse(pipeline, args.full_refresh)
+    except BaseException as exc:  # one clear line for every failure, never a trace with secrets
+        if isinstance(exc, SystemExit):
+            raise
+        if isinstance(root_cause(exc), KeyboardInterrupt):  # Ctrl-C, or dlt's graceful stop on it
+            print(
+                "error: interrupted; nothing partial was loaded, and the next run resumes where this one stopped.",
+                file=sys.stderr,
+            )
+            return 130
+        print(f"error: {one_line(exc, args.destination)}", file=sys.stderr)
         if os.environ.get("ASANA_DLT_DEBUG"):
             raise
         return 1

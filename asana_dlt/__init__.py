@@ -164,6 +164,7 @@ def asana_source(
         name="workspaces", write_disposition="replace", primary_key="gid", columns=_columns(WORKSPACE_FIELDS)
     )
     def workspaces_resource() -> Iterator[TDataItems]:
+        client.watch_progress()  # runs first, in the extract's main thread
         found: List[Dict[str, Any]] = []
         for page in client.pages("/workspaces", WORKSPACE_FIELDS, "workspaces"):
             found.extend(page)

@@ -7,19 +7,25 @@ restart of a listing whose pagination offset Asana expired.
 """
 
 import os
+import threading
 from typing import Any, Collection, Dict, Iterator, List, Optional, Sequence, Set
 
 import requests
 from dlt.common import json, logger
+from dlt.common.configuration.container import Container
+from dlt.common.pipeline import PipelineContext
+from dlt.common.runtime.collector import NULL_COLLECTOR, Collector
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 from requests import ConnectionError as RequestsConnectionError
 from requests import Response, Timeout
+from requests.exceptions import ChunkedEncodingError
+from urllib3.exceptions import NewConnectionError
 
 from .rate_limit import RateLimiter, mount_rate_limiter
-from .settings import MAX_LISTING_RESTARTS, PAGE_SIZE
+from .settings import MAX_LISTING_PAGES, MAX_LISTING_RESTARTS, MAX_STALE_PAGES, PAGE_SIZE
 
 TOKEN_HELP = (
     "set a valid personal access token as access_token under [sources.asana_dlt] in"
@@ -110,20 +116,49 @@ def _body(response: Response) -> Any:
     return body
 
 
+class _OffsetLooped(Exception):
+    """A `next_page` offset came back that this listing already followed: it would loop."""
+
+
 class AsanaOffsetPaginator(JSONResponseCursorPaginator):
-    """dlt's cursor paginator on Asana's `next_page.offset`, reading the already-decoded body."""
+    """dlt's cursor paginator on Asana's `next_page.offset`, reading the already-decoded body and
+    refusing to follow an offset twice (a looping listing would otherwise never end)."""
 
     def __init__(self) -> None:
         super().__init__(cursor_path="next_page.offset", cursor_param="offset")
+        self.followed: Set[str] = set()
 
     def update_state(self, response: Response, data: Optional[List[Any]] = None) -> None:
         body = _body(response)
         next_page = body.get("next_page") if isinstance(body, dict) else None
-        self._next_reference = (next_page or {}).get("offset") or None
+        offset = (next_page or {}).get("offset") or None
+        if offset is not None:
+            if offset in self.followed:
+                raise _OffsetLooped(offset)
+            self.followed.add(offset)
+        self._next_reference = offset
 
 
 class AsanaClient(RESTClient):
     """dlt's REST client with Asana's envelope, paging and error policy; one per source run."""
+
+    # Where requests and pages are counted: the running pipeline's progress display (dlt's
+    # collector), set by `watch_progress` from the extract's main thread, where dlt's pipeline
+    # context lives (its worker threads do not see it).
+    collector: Collector = NULL_COLLECTOR
+    _progress_lock = threading.Lock()
+
+    def watch_progress(self) -> None:
+        """Counts this client's requests and pages on the active pipeline's progress display."""
+        context = Container()[PipelineContext]
+        self.collector = context.pipeline().collector if context.is_active() else NULL_COLLECTOR
+
+    def _progress(self, counter: str) -> None:
+        with self._progress_lock:
+            self.collector.update(counter)
+
+    def _count_response(self, response: Response, *args: Any, **kwargs: Any) -> None:
+        self._progress("Asana requests")
 
     def extract_response(self, response: Response, data_selector: Any) -> List[Any]:
         """Reads `{"data": [...]}`, failing with one clear line on anything else."""
@@ -149,7 +184,7 @@ class AsanaClient(RESTClient):
         params: Optional[Dict[str, Any]] = None,
         plan_statuses: Collection[int] = (),
     ) -> Iterator[List[Dict[str, Any]]]:
-        """Yields whole pages of one listing, applying Asana's error policy.
+        """Yields whole pages of one listing, each record once, applying Asana's error policy.
 
         Args:
             path: Endpoint path below the base URL, e.g. `/tasks`.
@@ -159,21 +194,51 @@ class AsanaClient(RESTClient):
             plan_statuses: Statuses that mean the plan lacks this endpoint: raised as
                 `PlanRequired` for the caller's once-per-run warning, instead of a warning here.
 
-        A 402/403/404 skips this listing with a warning and keeps the run going. An expired
-        offset restarts the listing from its first page; records already yielded are not
-        yielded again, so replace-disposition tables get no duplicates.
+        A list that shifts while it is paged repeats records across pages, and replace tables
+        cannot dedupe, so a record already yielded by this listing is dropped (a set of gids:
+        ~100 bytes per record). A `next_page` offset already followed means the listing would
+        loop: it restarts once from its first page, then stops the run with one clear line, as
+        do pages that keep coming without a new record. A 402/403/404 skips the listing with a
+        warning; an expired offset restarts it.
         """
         query = dict(params or {}, limit=PAGE_SIZE, **({"opt_fields": ",".join(fields)} if fields else {}))
         seen: Set[str] = set()
-        for attempt in range(MAX_LISTING_RESTARTS + 1):
+        expired = looped = 0
+        while True:
+            paginator = AsanaOffsetPaginator()
+            stale = 0
             try:
                 # A fresh dict each attempt: the paginator writes the offset into the one it gets.
-                for page in self.paginate(path, params=dict(query), hooks={"response": [_raise_asana_errors]}):
-                    rows = [r for r in page if r.get("gid") not in seen] if attempt else list(page)
-                    seen.update(r.get("gid") for r in rows)
-                    yield rows
+                hooks = {"response": [self._count_response, _raise_asana_errors]}
+                for page in self.paginate(path, params=dict(query), paginator=paginator, hooks=hooks):
+                    rows = [r for r in page if r.get("gid") is None or r["gid"] not in seen]
+                    seen.update(r["gid"] for r in rows if r.get("gid") is not None)
+                    stale = 0 if rows else stale + 1
+                    if stale > MAX_STALE_PAGES or len(paginator.followed) > MAX_LISTING_PAGES:
+                        raise AsanaSourceError(
+                            f"Asana kept paging {what} ({len(paginator.followed)} pages, the last {stale}"
+                            " without a new record); the run stopped without loading. Retry later; if it"
+                            " persists, check a proxy between you and Asana."
+                        )
+                    self._progress("Asana pages")
+                    yield rows  # even empty: a short page is where a stream (the audit log) ends
                 return
+            except _OffsetLooped:
+                looped += 1
+                if looped > 1:
+                    raise AsanaSourceError(
+                        f"Asana's pagination of {what} loops (a next_page offset came back twice, also after"
+                        " listing it again); the run stopped without loading. Retry later; if it persists,"
+                        " check a proxy between you and Asana."
+                    ) from None
+                logger.warning(f"Asana repeated a page offset while listing {what}; listing it again.")
             except _OffsetExpired as exc:
+                expired += 1
+                if expired > MAX_LISTING_RESTARTS:
+                    raise AsanaSourceError(
+                        f"Asana expired the page offset of {what} {expired} times in a row;"
+                        " the run stopped without loading. Retry when Asana is less busy."
+                    ) from None
                 logger.warning(f"Asana expired the page offset while listing {what} ({exc}); listing it again.")
             except _SkipObject as exc:
                 if exc.status in plan_statuses:
@@ -181,16 +246,25 @@ class AsanaClient(RESTClient):
                 logger.warning(f"Skipping {what}: {_SKIP_REASONS[exc.status]} (Asana said {exc.status}: {exc.message}).")
                 return
             except (RequestsConnectionError, Timeout) as exc:
-                # dlt's session already retried; what is left is a network or base_url problem.
+                # dlt's session already retried what can pass (resets, timeouts); a refused
+                # connection or an unknown host is not retried: a network or base_url problem.
                 reason = str(exc).split(": ")[-1].rstrip("\"')")[:200]
                 raise AsanaSourceError(
-                    f"Could not reach Asana at {self.base_url} after retrying ({type(exc).__name__}: {reason});"
+                    f"Could not reach Asana at {self.base_url} ({type(exc).__name__}: {reason});"
                     " check the network, a proxy, or base_url under [sources.asana_dlt]."
                 ) from None
-        raise AsanaSourceError(
-            f"Asana expired the page offset of {what} {MAX_LISTING_RESTARTS + 1} times in a row;"
-            " the run stopped without loading. Retry when Asana is less busy."
-        )
+
+
+def _worth_retrying(response: Optional[Response], exception: Optional[BaseException]) -> bool:
+    """dlt's retry on a dropped connection, except when no connection could be made at all.
+
+    A refused connection or an unknown host does not heal within the retries' two minutes of
+    backoff, so it fails at once with a line naming base_url; resets and timeouts are retried.
+    """
+    if not isinstance(exception, RequestsConnectionError):
+        return False
+    reason = getattr(exception.args[0], "reason", None) if exception.args else None
+    return not isinstance(reason, NewConnectionError)
 
 
 def _path_of(response: Response) -> str:
@@ -215,7 +289,12 @@ def create_client(
         oauth: An OAuth app's `client_id`, `client_secret` and `refresh_token`, used instead of
             the access token: exchanged at Asana's token endpoint and renewed before expiry.
     """
-    session = Client(raise_for_status=False, max_connections=max(limiter.max_concurrency, 10)).session
+    session = Client(
+        raise_for_status=False,
+        max_connections=max(limiter.max_concurrency, 10),
+        exceptions=(Timeout, ChunkedEncodingError),
+        retry_condition=_worth_retrying,
+    ).session
     mount_rate_limiter(session, limiter)
     # requests reads proxy and CA settings from the environment on every request (7% of a run's
     # CPU); read them once per run instead.

@@ -26,6 +26,12 @@ DEFAULT_RECONCILE_EVERY_DAYS = 7
 # How often one listing is restarted when Asana expires its pagination offset mid-way.
 MAX_LISTING_RESTARTS = 3
 
+# Bounds that stop a listing that would never end (a proxy or a paginated list gone wrong):
+# pages in a row that bring no record the listing has not yielded yet (Asana may serve a
+# few empty pages with a next_page), and pages in one listing (10 million records).
+MAX_STALE_PAGES = 20
+MAX_LISTING_PAGES = 100_000
+
 WORKSPACE_FIELDS: Tuple[str, ...] = ("name", "is_organization", "email_domains")
 
 # A project's custom field settings come inside the project listing (no request per project):

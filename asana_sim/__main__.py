@@ -63,16 +63,17 @@ def config_from(args: argparse.Namespace) -> SimConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    sim = AsanaSim(token=args.token, config=config_from(args), host=args.host, port=args.port)
-    sim.start()
-    print(sim.base_url, flush=True)
     stop = threading.Event()
 
     def _stop(*_: Any) -> None:
         stop.set()
 
+    # Before the URL is printed: a caller may stop the server as soon as it has served a request.
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    sim = AsanaSim(token=args.token, config=config_from(args), host=args.host, port=args.port)
+    sim.start()
+    print(sim.base_url, flush=True)
     while not stop.wait(0.5):
         pass
     sim.stop()
