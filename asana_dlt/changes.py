@@ -303,6 +303,8 @@ class ChangeCapture:
                 events.reconcile = f"its last full check is over {self.reconcile_every_days} day(s) old"
         if events.reconcile:
             events.known = self.warehouse.project_tasks(project["gid"])
+        for gid in events.story_tasks:  # before the listing, whose pages then carry the claim
+            self.memory.claim_stories(gid)
         return events
 
     def apply(self, project: Dict[str, Any], events: ProjectEvents, listed: Set[str]) -> Iterator[List[Any]]:
@@ -321,11 +323,11 @@ class ChangeCapture:
         for task_gid, story_gids in events.deleted_stories.items():
             with self._lock:
                 self._story_tombstones.setdefault(task_gid, set()).update(story_gids)
-        for gid in events.story_tasks:
-            self.memory.claim_stories(gid)
-        # A task whose stories were deleted goes through the `stories` transformer again,
-        # which is where the story tombstones are emitted.
+        # A task whose stories were deleted goes through the `stories` transformer again, which
+        # is where the story tombstones are emitted; so does one whose stories changed but that
+        # another project's listing may have passed on before this project's events were read.
         again = {gid for gid in events.deleted_stories if gid not in events.deleted}
+        again |= {gid for gid in events.story_tasks - events.deleted if gid not in listed and self.memory.taken(gid)}
         for gid in sorted((events.tasks - events.deleted) | again):
             if self.memory.taken(gid) and gid not in again:
                 continue
