@@ -114,7 +114,7 @@ def read_events(client: AsanaClient, project: Dict[str, Any], sync: Optional[str
         resource, sync_param = EVENTS_PARAMS
         params = {resource: project["gid"], **({sync_param: token} if token else {})}
         try:
-            response = client.get("/events", params=params, hooks={"response": [_pass_412]})
+            response = client.get("/events", params=params, hooks={"response": [client._count_response, _pass_412]})
         except _SkipObject:
             return None  # 403/404: its listing is skipped with a warning as well
         body = _body(response)
@@ -138,7 +138,7 @@ def read_task(client: AsanaClient, gid: str) -> Optional[Dict[str, Any]]:
     token may not see it (403, 402): then it is left as loaded, with a warning."""
     try:
         response = client.get(
-            f"/tasks/{gid}", params={"opt_fields": ",".join(TASK_FIELDS)}, hooks={"response": [_raise_asana_errors]}
+            f"/tasks/{gid}", params={"opt_fields": ",".join(TASK_FIELDS)}, hooks={"response": [client._count_response, _raise_asana_errors]}
         )
     except _SkipObject as exc:
         if exc.status == 404:
@@ -152,7 +152,7 @@ def project_deleted(client: AsanaClient, gid: str) -> bool:
     """True only on Asana's 404: a project merely out of reach (403) keeps its tasks."""
     try:
         fields = ",".join(SINGLE_OBJECT_FIELDS["/projects/{project_gid}"])
-        client.get(f"/projects/{gid}", params={"opt_fields": fields}, hooks={"response": [_raise_asana_errors]})
+        client.get(f"/projects/{gid}", params={"opt_fields": fields}, hooks={"response": [client._count_response, _raise_asana_errors]})
     except _SkipObject as exc:
         return exc.status == 404
     return False
