@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--oauth-app", nargs=3, default=None, metavar=("CLIENT_ID", "SECRET", "REFRESH_TOKEN"),
                    help="an OAuth app whose refresh token POST /-/oauth_token exchanges")
     p.add_argument("--oauth-token-ttl", type=float, default=SimConfig.oauth_token_ttl_s)
+    p.add_argument("--documented-modified-at", action="store_true",
+                   help="moves between projects and sections leave modified_at alone, as Asana documents")
     return p.parse_args(argv)
 
 
@@ -55,7 +57,8 @@ def config_from(args: argparse.Namespace) -> SimConfig:
                      oauth_client_id=(args.oauth_app or [None])[0],
                      oauth_client_secret=(args.oauth_app or [None, None])[1],
                      oauth_refresh_token=(args.oauth_app or [None, None, None])[2],
-                     oauth_token_ttl_s=args.oauth_token_ttl)
+                     oauth_token_ttl_s=args.oauth_token_ttl,
+                     documented_modified_at=args.documented_modified_at)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,8 @@ class SimConfig:
         throttle_burst_at: The n-th API request (counting from 1) starts a burst of 429s
             (None: no burst). Deterministic, unlike the concurrency cap, so tests can rely on it.
         throttle_burst_length: How many consecutive requests the burst answers 429.
+        throttle_path_prefix: Every request whose path starts with this is answered 429
+            (None: none), so a test can stop a run at a known step, e.g. after its events.
         expire_offset_number: The n-th offset presented (counting from 1) is answered as
             expired, whatever its age: an expiry mid-listing that tests can rely on.
         offset_ttl_s: Lifetime of pagination offsets; 0 makes every offset expire at once.
@@ -48,6 +50,9 @@ class SimConfig:
         oauth_refresh_token: The refresh token the app was granted.
         oauth_token_ttl_s: Lifetime of issued access tokens on the simulator's clock.
         forbidden_projects: Project gids the token may not read (403).
+        documented_modified_at: Follow Asana's documented ``Task.modified_at`` rules: moving a
+            task to another project or section does not change its ``modified_at``. Off keeps
+            the older behaviour (a move modifies the task), so tests can run in both worlds.
     """
 
     seed: int = 1
@@ -71,6 +76,7 @@ class SimConfig:
     drop_rate: float = 0.0
     throttle_burst_at: int | None = None
     throttle_burst_length: int = 10
+    throttle_path_prefix: str | None = None
     expire_offset_number: int | None = None
     offset_ttl_s: float = 900.0
     sync_ttl_s: float = 86400.0
@@ -81,3 +87,4 @@ class SimConfig:
     oauth_refresh_token: str | None = None
     oauth_token_ttl_s: float = 3600.0
     forbidden_projects: set[str] = field(default_factory=set)
+    documented_modified_at: bool = False

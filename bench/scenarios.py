@@ -333,9 +333,11 @@ class Bench:
                 row.notes.insert(0, "the preparation (full) run failed; nothing measured")
                 return [row]
             picked = pick_tasks(sim.store, s.change_share, self.seed)
+            mark = sim.events.mark()
             done = apply_changes(sim.base_url, sim.token, picked)
             changed = {gid for gid, _ in picked}
-            bound = incremental_bound(sim.store, changed)
+            events = {gid: sim.events.count(gid, mark) for gid in sim.store.records["project"]}
+            bound = incremental_bound(sim.store, changed, events=events)
             sim.config.latency_ms = s.quota_latency_ms
             sim.config.quota_per_minute = s.quota_per_minute
             self.log(
@@ -351,6 +353,12 @@ class Bench:
         row.notes.append(
             f"changed {len(changed)} of {len(sim.store.records['task']):,} tasks via HTTP {done};"
             " floor = requests / quota (no time target)"
+        )
+        row.notes.append(
+            f"bound = small listings {sum(v for k, v in bound.items() if k not in ('events', 'tasks', 'stories'))}"
+            f" + events {bound['events']} (⌈events/100⌉, at least 1, per project: {sum(events.values())} events"
+            f" in {len(events)} projects) + tasks {bound['tasks']} (⌈changed/100⌉, at least 1, per project)"
+            f" + stories {bound['stories']} (⌈stories/100⌉ per changed task)"
         )
         return [row]
 
