@@ -13,12 +13,21 @@ import dlt
 from dlt.common.pipeline import LoadInfo, get_dlt_pipelines_dir
 
 from asana_dlt import asana_source
+from asana_dlt.lakehouse import TABLE_FORMATS, check_merges, check_table_format, data_location, prepare_iceberg_catalog
 from asana_dlt.settings import FULL_LOAD_MODES
 from run_guard import describe_destination, hold_run_lock, one_line, root_cause
 
 PIPELINE_NAME = "asana"
 DEMO_PIPELINE_NAME = "asana_demo"
 DEMO_DUCKDB_FILE = "asana_demo.duckdb"
+# DuckDB's defaults are 80% of the machine's RAM and one thread per core: a 100k-task load then
+# peaked at 1.4 GB, most of it DuckDB's during the load step. With 128 MB and one thread the
+# load step stays ~150 MB above normalize and DuckDB spills the rest to `<file>.tmp`; 64 MB
+# fails at 100k tasks (out of memory in the merge). Insertion order does not matter to merge
+# tables and keeping it costs memory. Entries under `[destination.duckdb.credentials]
+# global_config` in secrets.toml (or the matching environment variable) win over these; dlt
+# refuses credentials keys in config.toml.
+DUCKDB_SETTINGS: Dict[str, Any] = {"memory_limit": "128MB", "threads": 1, "preserve_insertion_order": False}
 # Every resource of the source, the opt-in ones (one request per task, Enterprise) included.
 RESOURCES = tuple(asana_source(access_token="-").resources)
 
@@ -27,6 +36,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """The command line; every option has a default that runs a complete load."""
     parser = argparse.ArgumentParser(description="Load Asana into a warehouse with dlt.")
     parser.add_argument("--destination", default="duckdb", help="dlt destination (default: duckdb)")
+    parser.add_argument(
+        "--table-format",
+        choices=TABLE_FORMATS,
+        default=None,
+        help="write Delta or Iceberg tables (with --destination filesystem and a bucket_url; "
+        "needs requirements-lakehouse.txt)",
+    )
     parser.add_argument("--dataset", default="asana_data", help="dataset (schema) name (default: asana_data)")
     parser.add_argument(
         "--resources",
@@ -78,6 +94,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+def duckdb_destination(database: Optional[str] = None) -> Any:
+    """DuckDB with a bounded memory and thread budget (`DUCKDB_SETTINGS`) unless configured.
+
+    Args:
+        database: The DuckDB file; None keeps dlt's default, `<pipeline name>.duckdb`.
+    """
+    configured = dlt.secrets.get("destination.duckdb.credentials.global_config", dict)
+    credentials: Dict[str, Any] = {"global_config": {**DUCKDB_SETTINGS, **(configured or {})}}
+    if database:
+        credentials["database"] = database
+    return dlt.destinations.duckdb(credentials=credentials)
+
+
 def make_pipeline(
     name: str, destination: Any, dataset: str, progress: str, pipelines_dir: Optional[str] = None
 ) -> dlt.Pipeline:
@@ -85,6 +114,8 @@ def make_pipeline(
     if progress == "auto":
         progress = "bar" if sys.stderr.isatty() else "log"
     collector: Any = {"bar": dlt.progress.tqdm, "log": lambda: dlt.progress.log(10.0, sys.stderr)}.get(progress)
+    if destination == "duckdb":
+        destination = duckdb_destination()
     return dlt.pipeline(
         pipeline_name=name,
         pipelines_dir=pipelines_dir,
@@ -96,20 +127,34 @@ def make_pipeline(
 
 def fastest_file_format(pipeline: dlt.Pipeline) -> Optional[str]:
     """Parquet where the destination takes it: on DuckDB it loads ~20x faster than SQL inserts
-    and keeps peak memory ~10x lower (bench/, `--scenario formats`)."""
+    and keeps peak memory ~10x lower (bench/, `--scenario formats`). On Postgres, csv: dlt loads
+    it with COPY streamed from the file, where its default insert_values held statements of up
+    to 16 MB in each of 20 load threads (3 GB at 100k tasks); its parquet needs the ADBC driver."""
     supported = pipeline.destination.capabilities().supported_loader_file_formats or []
+    if pipeline.destination.destination_type.endswith(".postgres") and "csv" in supported:
+        return "csv"
     return "parquet" if "parquet" in supported else None
 
 
-def run_once(pipeline: dlt.Pipeline, source: Any, resources: Optional[List[str]], full_refresh: bool) -> LoadInfo:
-    """Extracts, normalizes and loads one run of the source, after finishing a killed run's load."""
+def run_once(
+    pipeline: dlt.Pipeline,
+    source: Any,
+    resources: Optional[List[str]],
+    full_refresh: bool,
+    table_format: Optional[str] = None,
+) -> LoadInfo:
+    """Extracts, normalizes and loads one run of the source, after finishing a killed run's load;
+    a run that could not merge is refused before anything is written."""
     if resources:
         source = source.with_resources(*resources)
+    check_merges(pipeline, source, table_format)
+    prepare_iceberg_catalog(pipeline, table_format)
     finish_earlier_run(pipeline)
     return pipeline.run(
         source,
         refresh="drop_sources" if full_refresh else None,
         loader_file_format=fastest_file_format(pipeline),  # type: ignore[arg-type]
+        table_format=table_format,  # type: ignore[arg-type]
     )
 
 
@@ -173,11 +218,12 @@ def run_demo(args: argparse.Namespace) -> dlt.Pipeline:
     from asana_sim import AsanaSim, SimConfig
     from asana_sim.demo import make_changes
 
+    check_table_format(args.destination, args.table_format)
     destination: Any = args.destination
     if destination == "duckdb":
         if os.path.exists(DEMO_DUCKDB_FILE):
             os.remove(DEMO_DUCKDB_FILE)
-        destination = dlt.destinations.duckdb(DEMO_DUCKDB_FILE)
+        destination = duckdb_destination(DEMO_DUCKDB_FILE)
     pipeline = make_pipeline(DEMO_PIPELINE_NAME, destination, args.dataset, "none", args.pipelines_dir)
     pipeline.drop()
     # `--full-load auto|export` gives the demo workspace the plan for resource exports.
@@ -188,15 +234,15 @@ def run_demo(args: argparse.Namespace) -> dlt.Pipeline:
         def source() -> Any:
             return asana_source(access_token=sim.token, base_url=sim.base_url, **_full_load(args))
 
-        info = run_once(pipeline, source(), args.resources, False)
+        info = run_once(pipeline, source(), args.resources, False, args.table_format)
         report(pipeline, info, f"first run: everything ({len(sim.requests())} requests)")
         print("\nChanging Asana through its write endpoints:")
         for change in make_changes(sim.base_url, sim.token):
             print(f"  - {change}")
         sim.reset_requests()
-        info = run_once(pipeline, source(), args.resources, False)
+        info = run_once(pipeline, source(), args.resources, False, args.table_format)
         report(pipeline, info, f"second run: only what changed ({len(sim.requests())} requests)")
-    print(f"\nExplore it: dlt pipeline {DEMO_PIPELINE_NAME} show   (data in {DEMO_DUCKDB_FILE})")
+    print(f"\nExplore it: dlt pipeline {DEMO_PIPELINE_NAME} show   (data in {data_location(info)})")
     return pipeline
 
 
@@ -213,15 +259,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:
         if args.demo:
-            analyse(run_demo(args), args.full_refresh)
+            demo = run_demo(args)
+            if not args.table_format:  # the models run on DuckDB/Postgres, not on a lakehouse
+                analyse(demo, args.full_refresh)
             return 0
+        check_table_format(args.destination, args.table_format)
         source = asana_source(**_full_load(args))  # a missing token fails here, before anything is touched
         pipelines_dir = args.pipelines_dir or get_dlt_pipelines_dir()
         with hold_run_lock(pipelines_dir, PIPELINE_NAME):
             pipeline = make_pipeline(PIPELINE_NAME, args.destination, args.dataset, args.progress, pipelines_dir)
             print(f"Loading into {describe_destination(pipeline)} (pipeline state in {pipeline.working_dir})")
-            info = run_once(pipeline, source, args.resources, args.full_refresh)
+            info = run_once(pipeline, source, args.resources, args.full_refresh, args.table_format)
             report(pipeline, info, f"pipeline {PIPELINE_NAME} -> {args.destination} dataset {args.dataset}")
+            print(f"\nExplore it: dlt pipeline {PIPELINE_NAME} show   (data in {data_location(info)})")
             if args.analytics:
                 analyse(pipeline, args.full_refresh)
     except BaseException as exc:  # one clear line for every failure, never a trace with secrets

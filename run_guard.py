@@ -63,6 +63,8 @@ def describe_destination(pipeline: dlt.Pipeline) -> str:
     except ConfigFieldMissingException as exc:
         raise RunError(missing_credentials_message(name)) from exc
     dataset = pipeline.dataset_name
+    if name == "filesystem":  # its credentials are the bucket's keys; the bucket says where
+        return f"filesystem {pipeline.destination_client().config.bucket_url}, dataset {dataset}"  # type: ignore[attr-defined]
     if pipeline.destination.destination_type.endswith(".duckdb"):
         database = os.path.abspath(credentials.database)
         _check_duckdb_free(database)

@@ -3,12 +3,13 @@
 `workspaces` feeds every other resource. Small tables (workspaces, projects, sections, tags,
 teams, users) are listed whole on every run and replaced, so what Asana deleted disappears.
 `tasks` (subtasks included) load incrementally with a `modified_since` cursor per project and
-merge on `gid`; `stories` are fetched once per new or changed task and merge on `gid`.
-The catalog's resources (custom fields, memberships, portfolios, goals, status updates, ...) are
+merge on `gid`; `stories` are fetched once per new or changed task and merge on `gid`. Asana's
+events, deletes and reconciliation keep both equal to Asana (`changes.py`); subtask trees are
+walked in `subtasks.py`. The catalog's resources (custom fields, memberships, portfolios, goals, status updates, ...) are
 data in `settings.CATALOG`, built by the one factory in `catalog.py`.
 """
 
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import dlt
 from dlt.common import logger
@@ -16,10 +17,12 @@ from dlt.common.typing import TDataItems, TSecretStrValue
 from dlt.extract.resource import DltResource
 
 from .catalog import Catalog, TaskChanges
+from .changes import ChangeCapture, check_delete_mode, deletion_columns, mark_live
 from .export import ExportPage, FullLoads, exported_children
 from .helpers import TOKEN_HELP, AsanaClient, AsanaSourceError, create_client
 from .incremental import ProjectCursors, RunMemory, to_asana_time
 from .rate_limit import RateLimiter
+from .subtasks import TaskSorter
 from .settings import (
     CATALOG,
     COLUMN_TYPES,
@@ -27,6 +30,7 @@ from .settings import (
     DEFAULT_EXPORT_TIMEOUT_MINUTES,
     DEFAULT_FULL_LOAD,
     DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_RECONCILE_EVERY_DAYS,
     DEFAULT_REQUESTS_PER_MINUTE,
     LIST_FIELDS,
     NESTED_COLUMN_TYPES,
@@ -72,18 +76,31 @@ def _nested(fields: Sequence[str]) -> Dict[str, Any]:
 
 
 def _without_nulls(item: Any) -> Any:
-    """Drops null values in place, which dlt cannot type; the typed column hints keep the columns."""
-    if isinstance(item, list):
-        for value in item:
-            _without_nulls(value)
-    elif isinstance(item, dict):
+    """Drops null values in place, which dlt cannot type; the typed column hints keep the columns.
+
+    Runs on every record in dlt's pipe thread, so it is written for speed: exact type checks and
+    recursion only into containers (2.5x faster than isinstance on every value).
+    """
+    kind = type(item)
+    if kind is dict:
         nulls = [key for key, value in item.items() if value is None]
         for key in nulls:
             del item[key]
-        for value in item.values():
-            if isinstance(value, (dict, list)):
-                _without_nulls(value)
+        values = item.values()
+    elif kind is list:
+        values = item
+    else:
+        return item
+    for value in values:
+        kind = type(value)
+        if kind is dict or kind is list:
+            _without_nulls(value)
     return item
+
+
+def _ref(record: Dict[str, Any]) -> Dict[str, Any]:
+    """The gid and name of a record: enough to list its children and to name it in warnings."""
+    return {"gid": record["gid"], "name": record.get("name")}
 
 
 def _named(record: Dict[str, Any]) -> str:
@@ -115,6 +132,8 @@ def asana_source(
     client_id: Optional[TSecretStrValue] = None,
     client_secret: Optional[TSecretStrValue] = None,
     refresh_token: Optional[TSecretStrValue] = None,
+    deletes: str = "hard",
+    reconcile_every_days: int = DEFAULT_RECONCILE_EVERY_DAYS,
     full_load: str = DEFAULT_FULL_LOAD,
     export_timeout_minutes: float = DEFAULT_EXPORT_TIMEOUT_MINUTES,
 ) -> Sequence[DltResource]:
@@ -136,6 +155,10 @@ def asana_source(
         client_secret: The OAuth app's client secret, from `[sources.asana_dlt]` in secrets.toml.
         refresh_token: The refresh token a user granted the app; exchanged at Asana's token
             endpoint for access tokens, renewed before each expires.
+        deletes: "hard" removes tasks and stories deleted in Asana (with their child-table rows);
+            "soft" keeps them with `is_deleted` true and `deleted_at`, for audits.
+        reconcile_every_days: Each project is compared in full with Asana at least this often,
+            because Asana delivers events at most once; 0 relies on events alone.
     """
     limiter = RateLimiter(requests_per_minute=requests_per_minute, max_concurrency=max_concurrency)
     oauth = {"client_id": client_id, "client_secret": client_secret, "refresh_token": refresh_token}
@@ -149,8 +172,10 @@ def asana_source(
     memory = RunMemory()
     task_changes = TaskChanges()
     catalog = Catalog(client, task_changes, _columns, _nested)
-    first_listing_since = to_asana_time(start_date) if start_date else None
     stories_from = to_asana_time(stories_since) if stories_since else None
+    sorter = TaskSorter(client, memory, cursors, stories_from, on_changed=task_changes.mark)
+    capture = ChangeCapture(client, memory, cursors, sorter, check_delete_mode(deletes), reconcile_every_days)
+    first_listing_since = to_asana_time(start_date) if start_date else None
     wanted = {str(w) for w in workspaces} if workspaces else None
     full_loads = FullLoads(client, full_load, export_timeout_minutes * 60, first_listing_since, stories_from)
 
@@ -176,11 +201,15 @@ def asana_source(
     @_listed_whole("projects", workspaces_resource, PROJECT_FIELDS)
     def projects(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
         # Projects go down one by one so that each project's sections and tasks are
-        # fetched in parallel with the others'.
+        # fetched in parallel with the others'; the whole listing is known first, which is
+        # how deleted projects are told apart.
+        listed: List[Dict[str, Any]] = []
         for workspace in workspace_page:
             path = f"/workspaces/{workspace['gid']}/projects"
             for page in client.pages(path, PROJECT_FIELDS, f"projects of workspace {_named(workspace)}"):
-                yield from catalog.detach("projects", page, CATALOG)
+                listed.extend(catalog.detach("projects", page, CATALOG))
+        capture.projects_listed(workspace_page, listed)
+        yield from listed
 
     @_listed_whole("sections", projects, SECTION_FIELDS)
     def sections(project: Dict[str, Any]) -> Iterator[TDataItems]:
@@ -217,50 +246,49 @@ def asana_source(
         write_disposition="merge",
         primary_key="gid",
         parallelized=True,
-        columns=_columns(TASK_FIELDS),
+        columns={**_columns(TASK_FIELDS), **deletion_columns(deletes)},
         nested_hints=_nested(TASK_FIELDS),
     )
     def tasks(project: Dict[str, Any]) -> Iterator[TDataItems]:
+        yield from capture.sweep_gone_projects()
+        events = capture.begin(project)  # before the listing: what changes meanwhile is in the next events
         exported = full_loads.for_project(project, full_load=not cursors.previous())
         if exported is not None:  # the workspace's tasks come in its export (export.py)
             for page in exported.pages:
                 yield _exported(page)
             cursors.advance(project["gid"], exported.created_at)
+            capture.finish(project, events)
             return
-        since = cursors.since(project["gid"]) or first_listing_since
+        since = first_listing_since if events.reconcile else (cursors.since(project["gid"]) or first_listing_since)
         params = {"project": project["gid"], **({"modified_since": since} if since else {})}
         newest: Optional[str] = None
-        with_subtasks: List[Tuple[Dict[str, Any], Optional[str]]] = []
+        listed: Set[str] = set()
+        trees: List[Tuple[Dict[str, Any], Optional[str]]] = []
         for page in client.pages("/tasks", TASK_FIELDS, f"tasks of project {_named(project)}", params):
             newest = max([newest or "", *(t.get("modified_at") or "" for t in page)]) or None
-            fresh, changed = _sort(page, None)
+            listed.update(t["gid"] for t in page)
+            fresh, changed = sorter.sort(page, None, events.known)
             if fresh:
                 yield fresh
-            with_subtasks.extend((task, until) for task, until in changed if task.get("num_subtasks"))
+            # Trees keep only what the subtask listing needs (gid and name): holding whole tasks
+            # until the project's last page would keep every parent of a large project in memory.
+            if events.known is not None:  # reconciling a loaded project: every tree, every changed task's stories
+                capture.check_stories(t["gid"] for t, _ in changed)
+                trees.extend(
+                    (_ref(t), cursors.loaded_until(m["gid"] for m in t.get("projects") or [] if m))
+                    for t in page
+                    if t.get("num_subtasks")
+                )
+            else:  # events report the changes below tasks already loaded
+                trees.extend((_ref(t), until) for t, until in changed if until is None and t.get("num_subtasks"))
+        yield from capture.apply(project, events, listed)
         cursors.advance(project["gid"], newest)
+        capture.finish(project, events)
         # Subtask listings go to the pool once the project's own pages are in: the listing's
         # next page, which unlocks a hundred story requests, never waits behind them.
-        for task, loaded_until in with_subtasks:
-            yield _subtasks(task, loaded_until)
-
-    def _sort(page: List[Dict[str, Any]], inherited: Optional[str]) -> Tuple[List[Any], List[Tuple[Any, Any]]]:
-        """Splits a page into the tasks this run has not taken yet and, of those, the changed ones.
-
-        A task is changed when modified after the cursor of every project it sat in when last
-        loaded; `inherited` carries that cursor down to subtasks, which belong to no project.
-        Changed tasks get their stories claimed for the `stories` transformer.
-        """
-        fresh = [task for task in page if memory.first_sighting(task)]
-        changed = []
-        for task in fresh:
-            loaded_until = inherited or cursors.loaded_until(m["gid"] for m in task.get("projects") or [] if m)
-            modified_at = task.get("modified_at") or ""
-            if loaded_until is None or modified_at > loaded_until:
-                changed.append((task, loaded_until))
-                task_changes.mark(task["gid"])
-                if stories_from is None or modified_at >= stories_from:
-                    memory.claim_stories(task["gid"])
-        return fresh, changed
+        for task, loaded_until in trees:
+            if memory.first_walk(task["gid"]):
+                yield _subtasks(task, loaded_until, events.known is not None)
 
     def _exported(page: ExportPage) -> ExportPage:
         """Keeps the exported tasks this run has not taken yet; their stories ride on the page."""
@@ -269,34 +297,35 @@ def asana_source(
             task_changes.mark(task["gid"])
         return fresh
 
-    def _subtask_tree(task: Dict[str, Any], loaded_until: Optional[str]) -> List[Dict[str, Any]]:
-        collected: List[Dict[str, Any]] = []
-        path = f"/tasks/{task['gid']}/subtasks"
-        for page in client.pages(path, TASK_FIELDS, f"subtasks of task {_named(task)}"):
-            fresh, changed = _sort(page, loaded_until)
-            collected.extend(fresh)
-            for sub, sub_loaded_until in changed:
-                if sub.get("num_subtasks"):
-                    collected.extend(_subtask_tree(sub, sub_loaded_until))
-        return collected
-
     @dlt.defer
-    def _subtasks(task: Dict[str, Any], loaded_until: Optional[str]) -> List[Dict[str, Any]]:
-        """All new subtasks below a changed task, fetched in dlt's pool beside other work."""
-        return _subtask_tree(task, loaded_until)
+    def _subtasks(task: Dict[str, Any], loaded_until: Optional[str], whole: bool) -> List[Dict[str, Any]]:
+        """All new subtasks below a task, fetched in dlt's pool beside other work."""
+        return capture.subtree(task, loaded_until, whole)
 
     @dlt.transformer(
-        data_from=tasks, name="stories", write_disposition="merge", primary_key="gid", columns=_columns(STORY_FIELDS)
+        data_from=tasks,
+        name="stories",
+        write_disposition="merge",
+        primary_key="gid",
+        columns={**_columns(STORY_FIELDS), **deletion_columns(deletes)},
     )
     def stories(task_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
+        removed = capture.story_removals(task_page)
+        if removed:
+            yield removed
         exported = exported_children(task_page, "stories")
-        if exported is not None:
+        if exported is not None:  # a full load by export: the stories came with their tasks
             if exported:
                 yield exported
             return
-        for task in task_page:
-            if memory.take_story_claim(task["gid"]):
-                yield _task_stories(client, task)
+        # dlt keeps up to `max_parallel_items` of these generators waiting for pool slots: each
+        # holds a few names, not a page of whole tasks (that was most of the extract's memory).
+        claimed = [
+            _ref(task) for task in task_page if not task.get("is_deleted") and memory.take_story_claim(task["gid"])
+        ]
+        del task_page
+        for task in claimed:
+            yield _task_stories(client, capture, task)
 
     # The catalog: plain list resources configured as data in settings.CATALOG.
     parents = {"workspaces": workspaces_resource, "projects": projects, "teams": teams, "tasks": tasks}
@@ -305,13 +334,16 @@ def asana_source(
     resources = (workspaces_resource, projects, sections, tags, tasks, stories, teams, users, *listed)
     for resource in resources:
         resource.add_map(_without_nulls)
+    tasks.add_map(mark_live)
+    stories.add_map(mark_live)
     return resources
 
 
 @dlt.defer
-def _task_stories(client: AsanaClient, task: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """All stories of one task, fetched in dlt's worker pool alongside other tasks'."""
+def _task_stories(client: AsanaClient, capture: ChangeCapture, task: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """All stories of one task, fetched in dlt's worker pool alongside other tasks'; tombstones
+    for the loaded ones Asana no longer lists when the task's events were out of reach."""
     collected: List[Dict[str, Any]] = []
     for page in client.pages(f"/tasks/{task['gid']}/stories", STORY_FIELDS, f"stories of task {_named(task)}"):
         collected.extend(page)
-    return collected
+    return collected + capture.vanished_stories(task["gid"], collected)

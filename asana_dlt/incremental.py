@@ -7,8 +7,9 @@ So the `modified_since` cursor is kept per project in the `tasks` resource state
 
     {"projects": {"<project gid>": {"modified_since": "2024-02-22T02:06:58.147Z"}}}
 
-A project with no entry is listed in full. The entry per project is a dict so that later keys
-(an events `sync` token for deletes) can sit beside the cursor without a state migration.
+A project with no entry is listed in full. Beside the cursor, `changes.py` keeps the project's
+events `sync` token, its workspace and when it was last reconciled, all in the same entry, so all
+of them commit with the load that used them.
 """
 
 import threading
@@ -39,20 +40,37 @@ class ProjectCursors:
         self._resource_name = resource_name
         self._lock = threading.Lock()
         self._previous: Optional[Dict[str, str]] = None
+        self._entries: Optional[Dict[str, Dict[str, Any]]] = None
 
     def _projects_state(self) -> Dict[str, Dict[str, Any]]:
         return dlt.current.resource_state(self._resource_name).setdefault("projects", {})  # type: ignore[no-any-return]
 
+    def previous_entries(self) -> Dict[str, Dict[str, Any]]:
+        """Each project's whole entry (cursor, sync token, ...) as the previous runs left it."""
+        with self._lock:
+            if self._entries is None:
+                self._entries = {gid: dict(entry) for gid, entry in self._projects_state().items()}
+            return self._entries
+
     def previous(self) -> Dict[str, str]:
         """Cursor per project gid as the previous runs left them."""
+        entries = self.previous_entries()
         with self._lock:
             if self._previous is None:
                 self._previous = {
-                    gid: entry["modified_since"]
-                    for gid, entry in self._projects_state().items()
-                    if entry.get("modified_since")
+                    gid: entry["modified_since"] for gid, entry in entries.items() if entry.get("modified_since")
                 }
             return self._previous
+
+    def update(self, project_gid: str, **values: Any) -> None:
+        """Sets keys of a project's entry for the next run; state commits with the load."""
+        with self._lock:
+            self._projects_state().setdefault(project_gid, {}).update(values)
+
+    def forget(self, project_gid: str) -> None:
+        """Drops the entry of a project that no longer exists."""
+        with self._lock:
+            self._projects_state().pop(project_gid, None)
 
     def since(self, project_gid: str) -> Optional[str]:
         """The `modified_since` to send for a project, or None to list it in full."""
@@ -89,6 +107,7 @@ class RunMemory:
         self._lock = threading.Lock()
         self._tasks: Dict[str, str] = {}
         self._story_claims: set = set()
+        self._trees: set = set()
         self._users: set = set()
 
     def first_sighting(self, task: Dict[str, Any]) -> bool:
@@ -113,6 +132,19 @@ class RunMemory:
                 self._story_claims.discard(task_gid)
                 return True
             return False
+
+    def first_walk(self, task_gid: str) -> bool:
+        """True once per task: a subtask tree is walked once per run, whatever the projects."""
+        with self._lock:
+            if task_gid in self._trees:
+                return False
+            self._trees.add(task_gid)
+            return True
+
+    def taken(self, task_gid: str) -> bool:
+        """True if this run already yielded this task (in any version)."""
+        with self._lock:
+            return task_gid in self._tasks
 
     def first_user(self, user_gid: str) -> bool:
         """Users are listed per workspace; a user of two workspaces is one row."""

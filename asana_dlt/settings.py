@@ -19,6 +19,10 @@ PAGE_SIZE = 100
 DEFAULT_REQUESTS_PER_MINUTE = 1500
 DEFAULT_MAX_CONCURRENCY = 50
 
+# Asana delivers events at most once: each project is compared in full with Asana at least this
+# often, so a lost event cannot leave a row stale for longer.
+DEFAULT_RECONCILE_EVERY_DAYS = 7
+
 # How often one listing is restarted when Asana expires its pagination offset mid-way.
 MAX_LISTING_RESTARTS = 3
 
@@ -186,6 +190,15 @@ FIELDS_BY_ENDPOINT: Dict[str, Tuple[str, ...]] = {
     "/workspaces/{workspace_gid}/teams": TEAM_FIELDS,
     "/users": USER_FIELDS,
 }
+
+# Single objects read again when an event names them (no paging: `opt_fields` only).
+SINGLE_OBJECT_FIELDS: Dict[str, Tuple[str, ...]] = {
+    "/tasks/{task_gid}": TASK_FIELDS,
+    "/projects/{project_gid}": ("name",),
+}
+
+# `GET /events` takes no paging parameters; it answers 100 events at a time with `has_more`.
+EVENTS_PARAMS: Tuple[str, ...] = ("resource", "sync")
 
 # Query parameters each endpoint is sent, beyond `opt_fields`, `limit` and `offset`.
 PARAMS_BY_ENDPOINT: Dict[str, Tuple[str, ...]] = {

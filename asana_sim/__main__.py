@@ -46,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--export-fail", action="store_true", help="export jobs end failed")
     p.add_argument("--export-nested-subtasks", action="store_true",
                    help="subtasks come nested in their parent's export line")
+    p.add_argument("--documented-modified-at", action="store_true",
+                   help="moves between projects and sections leave modified_at alone, as Asana documents")
     return p.parse_args(argv)
 
 
@@ -64,7 +66,8 @@ def config_from(args: argparse.Namespace) -> SimConfig:
                      oauth_refresh_token=(args.oauth_app or [None, None, None])[2],
                      oauth_token_ttl_s=args.oauth_token_ttl, exports=args.exports,
                      export_seconds=args.export_seconds, export_fail=args.export_fail,
-                     export_nested_subtasks=args.export_nested_subtasks)
+                     export_nested_subtasks=args.export_nested_subtasks,
+                     documented_modified_at=args.documented_modified_at)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,8 @@ class SimConfig:
         throttle_burst_at: The n-th API request (counting from 1) starts a burst of 429s
             (None: no burst). Deterministic, unlike the concurrency cap, so tests can rely on it.
         throttle_burst_length: How many consecutive requests the burst answers 429.
+        throttle_path_prefix: Every request whose path starts with this is answered 429
+            (None: none), so a test can stop a run at a known step, e.g. after its events.
         expire_offset_number: The n-th offset presented (counting from 1) is answered as
             expired, whatever its age: an expiry mid-listing that tests can rely on.
         offset_ttl_s: Lifetime of pagination offsets; 0 makes every offset expire at once.
@@ -57,6 +59,9 @@ class SimConfig:
         export_snapshot: "start" builds an export's file when the job starts (writes made while
             it runs are not in it), "end" when it completes (they are).
         export_link_ttl_s: Lifetime of a download link from the moment a job answer carried it.
+        documented_modified_at: Follow Asana's documented ``Task.modified_at`` rules: moving a
+            task to another project or section does not change its ``modified_at``. Off keeps
+            the older behaviour (a move modifies the task), so tests can run in both worlds.
     """
 
     seed: int = 1
@@ -80,6 +85,7 @@ class SimConfig:
     drop_rate: float = 0.0
     throttle_burst_at: int | None = None
     throttle_burst_length: int = 10
+    throttle_path_prefix: str | None = None
     expire_offset_number: int | None = None
     offset_ttl_s: float = 900.0
     sync_ttl_s: float = 86400.0
@@ -96,3 +102,4 @@ class SimConfig:
     export_nested_subtasks: bool = False
     export_snapshot: str = "start"
     export_link_ttl_s: float = 300.0
+    documented_modified_at: bool = False

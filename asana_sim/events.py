@@ -63,6 +63,16 @@ class EventLog:
         with self._lock:
             self._events.append((frozenset(streams), event))
 
+    def mark(self) -> int:
+        """How many events were recorded so far: a position to count later events from."""
+        with self._lock:
+            return len(self._events)
+
+    def count(self, resource: str, since: int = 0) -> int:
+        """Events recorded at or after position ``since`` that ``resource``'s stream shows."""
+        with self._lock:
+            return sum(1 for streams, _ in self._events[since:] if resource in streams)
+
     def _token(self, resource: str, position: int) -> str:
         raw = json.dumps([resource, position, round(self.clock(), 3)], separators=(",", ":")).encode()
         sig = hmac.new(self._secret, raw, hashlib.sha256).hexdigest()[:16]

@@ -36,7 +36,7 @@ class Faults:
         with self._lock:
             return self._rng.random()
 
-    def before(self, token: str, method: str) -> bool:
+    def before(self, token: str, method: str, path: str = "") -> bool:
         """Apply faults and limits; returns True when a GET slot was taken (release it).
 
         Order: drop, quota (rejected requests still count, as on Asana), concurrency,
@@ -47,7 +47,8 @@ class Faults:
             self._seen += 1
             seen = self._seen
         burst_at = cfg.throttle_burst_at
-        if burst_at is not None and burst_at <= seen < burst_at + cfg.throttle_burst_length:
+        stalled = cfg.throttle_path_prefix is not None and path.startswith(cfg.throttle_path_prefix)
+        if stalled or (burst_at is not None and burst_at <= seen < burst_at + cfg.throttle_burst_length):
             raise ApiError(429, "You have made too many requests recently. Please, be chill.",
                            headers={"Retry-After": "1"})
         if cfg.drop_rate and self._roll() < cfg.drop_rate:

@@ -96,7 +96,7 @@ class App:
             return 401, {"errors": [{"message": "Not Authorized"}]}, {}
         took = False
         try:
-            took = self.faults.before(self.token, method)
+            took = self.faults.before(self.token, method, path)
             self.faults.latency()
             return self._dispatch(method, path, params, body_raw)
         except ApiError as err:

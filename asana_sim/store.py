@@ -38,6 +38,7 @@ class Store:
         self.project_sections: dict[str, list[str]] = defaultdict(list)
         self.story_counts: dict[str, int] = {}
         self.extra_stories: dict[str, list[Record]] = defaultdict(list)
+        self.deleted_stories: set[str] = set()
         self.me: Record | None = None
         self._next_gid = 1200000000000001
         self._story_factory = story_factory
@@ -68,7 +69,10 @@ class Store:
         """Generated stories (rebuilt deterministically on demand) plus written ones."""
         with self.lock:
             extra = list(self.extra_stories.get(task["gid"], ()))
-        return self._story_factory(self, task) + extra
+        generated = self._story_factory(self, task)
+        if self.deleted_stories:
+            generated = [st for st in generated if st["gid"] not in self.deleted_stories]
+        return generated + extra
 
     def story_total(self) -> int:
         """Stories across existing tasks, without materialising generated ones."""
@@ -76,7 +80,8 @@ class Store:
             tasks = self.records["task"]
             gen = sum(n for gid, n in self.story_counts.items() if gid in tasks)
             extra = sum(len(v) for gid, v in self.extra_stories.items() if gid in tasks)
-            return gen + extra
+            gone = sum(1 for st in self.deleted_stories if st[:-4] in tasks)
+            return gen + extra - gone
 
     def expected_counts(self) -> dict[str, int]:
         """What a complete extraction must find: the numbers tests compare against."""

@@ -30,6 +30,13 @@ def _touch(req: Req, task: Record) -> None:
     task["modified_at"] = _now(req)
 
 
+def _touch_on_move(req: Req, task: Record) -> None:
+    """A move to or from a project or section: Asana documents that it leaves ``modified_at``
+    alone (``documented_modified_at``); off, the simulator's older rule modifies the task."""
+    if not req.cfg.documented_modified_at:
+        _touch(req, task)
+
+
 def _user_ref(req: Req, value: Any) -> Record | None:
     if value is None:
         return None
@@ -252,6 +259,34 @@ def post_story(req: Req) -> Single:
         return Single(story, 201)
 
 
+def _find_story(s: Store, gid: str) -> Record | None:
+    """A written story, or a generated one (whose gid is its task's gid plus four digits)."""
+    for stories in s.extra_stories.values():
+        for story in stories:
+            if story["gid"] == gid:
+                return story
+    task = s.records["task"].get(gid[:-4])
+    return next((st for st in s.stories(task) if st["gid"] == gid), None) if task else None
+
+
+def delete_story(req: Req) -> Raw:
+    """Deleting a story (a comment) records a ``deleted`` story event whose parent is the task;
+    it leaves the task's ``modified_at`` alone."""
+    s = req.store
+    with s.lock:
+        story = _find_story(s, req.groups[0])
+        if story is None:
+            raise not_found("story", req.groups[0])
+        task = s.records["task"][story["target"]["gid"]]
+        extra = s.extra_stories.get(task["gid"], [])
+        if story in extra:
+            extra.remove(story)
+        else:
+            s.deleted_stories.add(story["gid"])
+        req.sim.events.record(story, "deleted", req.sim.events.streams_for_task(task), parent=task)
+        return Raw({"data": {}})
+
+
 def _task_and_project(req: Req) -> tuple:
     """The task and the project an addProject/removeProject names; call under the store lock."""
     if "project" not in req.body:
@@ -269,7 +304,7 @@ def add_project(req: Req) -> Raw:
         if section is not None and section["project"] is not project:
             raise bad_request("section: Section is not in the given project")
         _add_to_project(req, task, project, section)
-        _touch(req, task)
+        _touch_on_move(req, task)
         return Raw({"data": {}})
 
 
@@ -277,7 +312,7 @@ def remove_project(req: Req) -> Raw:
     with req.store.lock:
         task, project = _task_and_project(req)
         _remove_from_project(req, task, project)
-        _touch(req, task)
+        _touch_on_move(req, task)
         return Raw({"data": {}})
 
 
@@ -334,7 +369,7 @@ def delete_project(req: Req) -> Raw:
                 _delete_task(req, task)
             else:
                 _remove_from_project(req, task, p)
-                _touch(req, task)
+                _touch_on_move(req, task)
         req.sim.events.record(p, "deleted", {p["gid"]})
         for sec_gid in s.project_sections.pop(p["gid"], []):
             s.records["section"].pop(sec_gid, None)
@@ -355,6 +390,7 @@ WRITE_ROUTES: list[tuple[str, str, Callable[..., Any]]] = [
     ("PUT", "/tasks/{task_gid}", put_task),
     ("DELETE", "/tasks/{task_gid}", delete_task),
     ("POST", "/tasks/{task_gid}/stories", post_story),
+    ("DELETE", "/stories/{story_gid}", delete_story),
     ("POST", "/tasks/{task_gid}/addProject", add_project),
     ("POST", "/tasks/{task_gid}/removeProject", remove_project),
     ("POST", "/tasks/{task_gid}/subtasks", post_subtask),

@@ -7,6 +7,11 @@ that makes needless requests cannot raise its own bar.
 
 The same classification (`kind_of`) sorts the simulator's request log, so a scenario can show
 which kind of request exceeds its bound.
+
+Events: a client that keeps the warehouse equal to Asana (deletes, subtask changes) must read each
+project's events (`GET /events`): on a first load one request per project, answered 412 with the
+first sync token; on a later run ⌈events in the project's stream since then / 100⌉ pages, at least
+one (an empty stream still costs the request that finds it empty).
 """
 
 import math
@@ -16,7 +21,7 @@ from typing import Any, Dict, Iterable, Optional, Set
 PAGE_SIZE = 100
 
 # Kinds of listing, in the order they are printed. `subtasks` and `stories` are per task.
-KINDS = ("workspaces", "projects", "sections", "tags", "teams", "users", "tasks", "subtasks", "stories", "catalog")
+KINDS = ("workspaces", "projects", "sections", "tags", "teams", "users", "events", "tasks", "subtasks", "stories", "catalog")
 
 # Which listings a table needs: a table's parents must be listed even when not loaded.
 _NEEDS: Dict[str, Set[str]] = {
@@ -26,8 +31,8 @@ _NEEDS: Dict[str, Set[str]] = {
     "tags": {"workspaces", "tags"},
     "teams": {"workspaces", "teams"},
     "users": {"workspaces", "users"},
-    "tasks": {"workspaces", "projects", "tasks", "subtasks"},
-    "stories": {"workspaces", "projects", "tasks", "subtasks", "stories"},
+    "tasks": {"workspaces", "projects", "events", "tasks", "subtasks"},
+    "stories": {"workspaces", "projects", "events", "tasks", "subtasks", "stories"},
 }
 
 
@@ -96,6 +101,8 @@ def full_load_bound(store: Any, resources: Optional[Iterable[str]] = None) -> Co
         bound = _common_listings(store, needed)
         bound["catalog"] += _catalog_listings(store) if resources is None else 0
         tasks = store.records["task"]
+        if "events" in needed:
+            bound["events"] += len(store.records["project"])  # the 412 that hands out the first token
         if "tasks" in needed:
             for gid in store.records["project"]:
                 bound["tasks"] += pages(len(_project_tasks(store, gid)))
@@ -111,22 +118,32 @@ def full_load_bound(store: Any, resources: Optional[Iterable[str]] = None) -> Co
     return bound
 
 
-def incremental_bound(store: Any, changed: Set[str], resources: Optional[Iterable[str]] = None) -> Counter:
+def incremental_bound(
+    store: Any,
+    changed: Set[str],
+    resources: Optional[Iterable[str]] = None,
+    events: Optional[Dict[str, int]] = None,
+) -> Counter:
     """Pages a second load must request after the tasks in `changed` were modified.
 
-    The small listings are repeated in full; each project's tasks listing (with
-    `modified_since`) needs ⌈changed tasks in it/100⌉ pages but at least one; each changed
-    task needs its stories again. Subtask listings are not part of the bound: a change to a
-    task does not change its subtasks.
+    The small listings are repeated in full; each project's events need ⌈its events/100⌉
+    pages but at least one; each project's tasks listing (with `modified_since`) needs
+    ⌈changed tasks in it/100⌉ pages but at least one; each changed task needs its stories
+    again. Subtask listings are not part of the bound: a change to a task does not change
+    its subtasks, and the events say when a subtask changed.
 
     Args:
         store: The simulator's `Store`, after the changes.
         changed: Gids of the top-level tasks modified since the first load.
         resources: The resources the run loads; None for all of them.
+        events: Events per project gid since the first load (`sim.events.count`); None: none.
     """
     needed = listings_for(resources)
     with store.lock:
         bound = _common_listings(store, needed)
+        if "events" in needed:
+            for gid in store.records["project"]:
+                bound["events"] += pages((events or {}).get(gid, 0))
         bound["catalog"] += _catalog_listings(store) if resources is None else 0
         if "tasks" in needed:
             for gid in store.records["project"]:
@@ -187,6 +204,8 @@ def kind_of(path: str) -> str:
         return "users"
     if parts == ["tasks"]:
         return "tasks"
+    if parts == ["events"]:
+        return "events"
     if len(parts) == 3 and parts[0] == "tasks" and parts[2] in ("subtasks", "stories"):
         return parts[2]
     return "other"

@@ -6,7 +6,7 @@ A child of its own, so that the wall time and peak RSS it reports belong to the 
 goes; the parent merges them); everything else it prints is ignored.
 
 Spec keys: `mode` ("source" or "floor"), `workdir`, `pipeline_name`, `loader_format`, plus
-for "source": `base_url`, `token`, `requests_per_minute`, `resources`, `full_load`; and for "floor":
+for "source": `base_url`, `token`, `requests_per_minute`, `resources`, `table_format` (delta/iceberg: filesystem destination), `full_load`; and for "floor":
 `base_url`, `token`, `listings_file`, `formats` (see `bench.floor`).
 """
 
@@ -33,7 +33,7 @@ def run_source(spec: Dict[str, Any]) -> Dict[str, Any]:
     from asana_dlt import asana_source
     from bench.measure import extract_workers, make_pipeline, timed_run
 
-    pipeline = make_pipeline(spec["workdir"], spec["pipeline_name"])
+    pipeline = make_pipeline(spec["workdir"], spec["pipeline_name"], spec.get("table_format"))
     source = asana_source(
         access_token=spec["token"],
         base_url=spec["base_url"],
@@ -42,6 +42,9 @@ def run_source(spec: Dict[str, Any]) -> Dict[str, Any]:
     )
     if spec.get("resources"):
         source = source.with_resources(*spec["resources"])
+    if spec.get("table_format"):
+        for resource in source.resources.values():
+            resource.apply_hints(table_format=spec["table_format"])
     result = timed_run(pipeline, source, spec.get("loader_format"))
     try:
         from asana_dlt.rate_limit import RateLimiter

@@ -13,11 +13,15 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import dlt
 
+from asana_dlt_pipeline import duckdb_destination
+
 DATASET = "asana_data"
 
 
-def make_pipeline(workdir: str, name: str) -> dlt.Pipeline:
+def make_pipeline(workdir: str, name: str, table_format: Optional[str] = None) -> dlt.Pipeline:
     """A pipeline with its own pipelines_dir and DuckDB file under `workdir`.
+
+    With a `table_format` the destination is the filesystem, a bucket folder under `workdir`.
 
     A second run with the same `workdir` and `name` continues from the first one's state,
     which is how the incremental scenario runs twice.
@@ -26,14 +30,30 @@ def make_pipeline(workdir: str, name: str) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=name,
         pipelines_dir=str(base / "pipelines"),
-        destination=dlt.destinations.duckdb(str(base / f"{name}.duckdb")),
+        # The CLI's DuckDB settings, so the bench measures what a user's run uses.
+        destination=(
+            dlt.destinations.filesystem(str(base / "bucket"))
+            if table_format
+            else duckdb_destination(str(base / f"{name}.duckdb"))
+        ),
         dataset_name=DATASET,
         progress=None,
     )
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far (Linux reports KiB)."""
+    """Peak resident set size of this process so far, from /proc (VmHWM).
+
+    Not `getrusage`'s ru_maxrss: Linux carries it over fork and exec, so a child started by a
+    bench holding a 100k-task simulator reported the parent's ~840 MB as its own peak.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

@@ -23,7 +23,7 @@ from bench.procs import ChildOutcome, run_child
 from bench.results import Row, Target
 
 SCENARIOS = ("full-quota", "latency", "incremental", "cpu", "memory")
-EXTRA_SCENARIOS = ("formats", "export")
+EXTRA_SCENARIOS = ("formats", "delta", "big-org", "export")
 FORMATS = ("parquet", "jsonl", "insert_values")
 TOKEN = "bench-token"
 PIPELINE = "asana_bench"
@@ -50,12 +50,19 @@ class Sizes:
     memory_small_tasks: int
     change_share: float
     timeout_s: float
+    big_org_tasks: int = 100_000
+    big_org_projects: int = 2000
+    big_org_change_share: float = 0.001
+    # A paid quota scaled 10x (and Asana's latency kept) so that an idle run of ~4,000
+    # requests takes ~20 s instead of ~3 minutes: requests per project do not depend on it.
+    big_org_quota_per_minute: int = 15_000
+    big_org_latency_ms: float = 50.0
 
 
 FULL = Sizes("full", 2000, 20, 1500, 50.0, 100.0, 100_000, 20, 10_000, 0.01, 3600.0)
 # Quick: a quota of 3,000/min still makes the limiter pace ~100 requests (its burst is 50);
 # 500 tasks in 4 projects still page the tasks listings.
-QUICK = Sizes("quick", 60, 4, 3000, 5.0, 5.0, 500, 4, 150, 0.01, 300.0)
+QUICK = Sizes("quick", 60, 4, 3000, 5.0, 5.0, 500, 4, 150, 0.01, 300.0, 500, 40, 0.01, 30_000, 5.0)
 
 
 def _steps(result: Dict[str, Any]) -> str:
@@ -149,6 +156,8 @@ class Bench:
             "cpu": self.cpu,
             "memory": self.memory,
             "formats": self.formats,
+            "delta": self.delta,
+            "big-org": self.big_org,
             "export": self.export,
         }[name]
         return method()
@@ -172,6 +181,7 @@ class Bench:
         bound: Counter,
         resources: Optional[List[str]] = None,
         loader_format: Optional[str] = None,
+        table_format: Optional[str] = None,
         full_load: Optional[str] = None,
     ) -> _Run:
         """One run of the real source in a child, against a freshly reset request log."""
@@ -185,6 +195,7 @@ class Bench:
             "requests_per_minute": rpm,
             "resources": resources,
             "loader_format": loader_format or self.loader_format,
+            "table_format": table_format,
             "full_load": full_load,
         }
         cpu_before = os.times()
@@ -325,9 +336,11 @@ class Bench:
                 row.notes.insert(0, "the preparation (full) run failed; nothing measured")
                 return [row]
             picked = pick_tasks(sim.store, s.change_share, self.seed)
+            mark = sim.events.mark()
             done = apply_changes(sim.base_url, sim.token, picked)
             changed = {gid for gid, _ in picked}
-            bound = incremental_bound(sim.store, changed)
+            events = {gid: sim.events.count(gid, mark) for gid in sim.store.records["project"]}
+            bound = incremental_bound(sim.store, changed, events=events)
             sim.config.latency_ms = s.quota_latency_ms
             sim.config.quota_per_minute = s.quota_per_minute
             self.log(
@@ -343,6 +356,12 @@ class Bench:
         row.notes.append(
             f"changed {len(changed)} of {len(sim.store.records['task']):,} tasks via HTTP {done};"
             " floor = requests / quota (no time target)"
+        )
+        row.notes.append(
+            f"bound = small listings {sum(v for k, v in bound.items() if k not in ('events', 'tasks', 'stories'))}"
+            f" + events {bound['events']} (⌈events/100⌉, at least 1, per project: {sum(events.values())} events"
+            f" in {len(events)} projects) + tasks {bound['tasks']} (⌈changed/100⌉, at least 1, per project)"
+            f" + stories {bound['stories']} (⌈stories/100⌉ per changed task)"
         )
         return [row]
 
@@ -497,3 +516,76 @@ class Bench:
 # The simulated export job: it really runs EXPORT_REAL_JOB_S; the wall is reported for EXPORT_JOB_S.
 EXPORT_REAL_JOB_S = 10.0
 EXPORT_JOB_S = 300.0
+    def delta(self) -> List[Row]:
+        """A full load into Delta tables on local disk against the same load into DuckDB.
+
+        Same account, same child process setup, every resource, no quota: the ratios are the
+        cost of the lakehouse (parquet files plus Delta commits and merges) over one DuckDB file.
+        """
+        s = self.sizes
+        self.log(f"delta: {_size_label(s.tasks)} tasks into DuckDB, then into Delta (filesystem)")
+        with self._sim(s.tasks, s.projects) as sim:
+            bound = full_load_bound(sim.store, None)
+            duck = self._source(sim, self._workdir("delta-duckdb"), 0, bound, None, "parquet")
+            delta = self._source(sim, self._workdir("delta"), 0, bound, None, "parquet", table_format="delta")
+        duck_row = self._fill(Row("delta:duckdb"), duck)
+        delta_row = self._fill(Row("delta:delta"), delta)
+        wall_x = delta_row.wall_s / duck_row.wall_s if delta_row.wall_s and duck_row.wall_s else None
+        rss_x = delta_row.peak_rss_mb / duck_row.peak_rss_mb if delta_row.peak_rss_mb and duck_row.peak_rss_mb else None
+        same = (delta.outcome.result or {}).get("rows") == (duck.outcome.result or {}).get("rows")
+        delta_row.notes.append(
+            f"vs DuckDB: wall {wall_x or 0:.2f}x, peak RSS {rss_x or 0:.2f}x;"
+            f" {'same' if same else 'DIFFERENT'} per-table row counts"
+        )
+        delta_row.targets = [Target("wall vs duckdb", wall_x, 1.5), Target("RSS vs duckdb", rss_x, 1.5)]
+        return [duck_row, delta_row]
+
+    def big_org(self) -> List[Row]:
+        """Requests per project of an idle and of an incremental run in a 2,000-project organization.
+
+        Measures today's polling mode (one `modified_since` listing and one sections listing per
+        project, every run). The full load that prepares the state leaves stories out: they cost
+        ~140k requests and change nothing in what the two measured runs must ask for (stories
+        are fetched only for tasks changed since).
+        """
+        s = self.sizes
+        quota, latency = s.big_org_quota_per_minute, s.big_org_latency_ms
+        self.log(f"big-org: {s.big_org_projects:,} projects; preparation run without stories (no quota, no latency)")
+        with self._sim(s.big_org_tasks, s.big_org_projects) as sim:
+            workdir = self._workdir("big-org")
+            prep = self._source(sim, workdir, 0, full_load_bound(sim.store, WITHOUT_STORIES), WITHOUT_STORIES)
+            if not prep.outcome.ok:
+                row = self._fill(Row("big-org:prep"), prep)
+                row.notes.insert(0, "the preparation (full) run failed; nothing measured")
+                return [row]
+            projects = len(sim.store.records["project"])
+            sim.config.latency_ms, sim.config.quota_per_minute = latency, quota
+            self.log(f"  idle run: nothing changed; quota {quota:,}/min, latency {latency:g} ms")
+            idle = self._source(sim, workdir, quota, incremental_bound(sim.store, set()))
+            picked = pick_tasks(sim.store, s.big_org_change_share, self.seed)
+            done = apply_changes(sim.base_url, sim.token, picked)
+            changed = {gid for gid, _ in picked}
+            self.log(f"  incremental run: {len(changed)} tasks changed ({done})")
+            incremental = self._source(sim, workdir, quota, incremental_bound(sim.store, changed))
+        rows = []
+        for name, run, what in (("idle", idle, "nothing changed"), ("incremental", incremental, f"{len(changed)} tasks changed {done}")):
+            row = self._fill(Row(f"big-org:{name}"), run)
+            assert row.requests is not None
+            row.floor_s = row.requests / quota * 60.0
+            per_project = row.requests / projects
+            by_kind = row.details["requests_by_kind"]
+            row.details["requests_per_project"] = per_project
+            # Issue 13's goals for a mode this source does not have yet: workspace-level events or
+            # search (0.05 per project), per-project events (1 per project).
+            row.targets = [Target("req/project (per-project events goal)", per_project, 1.0)]
+            row.notes.insert(
+                0,
+                f"polling mode: {per_project:.3f} requests per project ({row.requests:,} requests, {projects:,}"
+                f" projects; tasks {by_kind.get('tasks', 0):,}, sections {by_kind.get('sections', 0):,}, stories"
+                f" {by_kind.get('stories', 0):,}); {what}; goals: <=0.05 with workspace events or search,"
+                f" <=1 with per-project events; at Asana's paid 1,500/min this run costs"
+                f" {row.requests / 1500 * 60:,.0f} s of quota; measured at {quota:,}/min (scaled"
+                f" {quota / 1500:g}x to keep the bench short), latency {latency:g} ms",
+            )
+            rows.append(row)
+        return rows

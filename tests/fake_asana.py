@@ -126,6 +126,10 @@ class FakeAsana:
                 failure.times -= 1
                 body = failure.body if failure.body is not None else json.dumps({"errors": [{"message": f"fake {failure.status}"}]})
                 return failure.status, failure.headers, body
+        if path == "/events":  # no change is ever recorded here: a fresh token, then no events
+            if not params.get("sync"):
+                return 412, {}, json.dumps({"errors": [{"message": "Sync token invalid"}], "sync": "fake-sync"})
+            return 200, {}, json.dumps({"data": [], "sync": "fake-sync", "has_more": False})
         items = self._route(path, params)
         if items is None:
             return 404, {}, json.dumps({"errors": [{"message": "Unknown object"}]})

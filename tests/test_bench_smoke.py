@@ -65,6 +65,7 @@ def test_full_load_bound_counted_by_hand() -> None:
         "tags": 2,  # no tags: one empty page per workspace
         "teams": 1,  # only the organization is asked
         "users": 2,  # 3 users in Org, 2 in Plain
+        "events": 2,  # one per project: the 412 that hands out its first sync token
         "tasks": 3,  # 150 tasks in P1 (2 pages), 1 in P2
         "subtasks": 3,  # 101 subtasks (2 pages) + 1 nested subtask (1 page)
         "stories": 255,  # 252 tasks, +2 pages for 250 stories, +1 for 100 + 1 written
@@ -73,24 +74,27 @@ def test_full_load_bound_counted_by_hand() -> None:
         # project (memberships, task templates, status updates), 1 per team.
         "catalog": 2 * 7 + 2 * 3 + 1,
     }
-    assert sum(bound.values()) == 271 + 21
+    assert sum(bound.values()) == 273 + 21
 
 
 def test_bound_of_a_subset_of_resources() -> None:
     store = _tiny_store()["store"]
     assert sum(full_load_bound(store, ["users"]).values()) == 3
-    assert sum(full_load_bound(store, ["tasks"]).values()) == 271 - 255 - 2 - 2 - 1 - 2
-    assert listings_for(["stories"]) == {"workspaces", "projects", "tasks", "subtasks", "stories"}
+    assert sum(full_load_bound(store, ["tasks"]).values()) == 273 - 255 - 2 - 2 - 1 - 2
+    assert listings_for(["stories"]) == {"workspaces", "projects", "events", "tasks", "subtasks", "stories"}
 
 
 def test_incremental_bound_counted_by_hand() -> None:
     tiny = _tiny_store()
     changed = {tiny["top"][0]["gid"], tiny["big"]["gid"]}
     bound = incremental_bound(tiny["store"], changed)
-    # Small listings as in a full load (10 pages), one tasks page per project (2), no
-    # subtask listings, stories of the changed tasks: 1 + 3 pages.
-    assert bound["tasks"] == 2 and bound["stories"] == 4 and "subtasks" not in bound
-    assert sum(bound.values()) == 10 + 2 + 4 + 21  # the catalog's tables are listed whole again
+    # Small listings as in a full load (10 pages), one events page and one tasks page per
+    # project (2 + 2), no subtask listings, stories of the changed tasks: 1 + 3 pages.
+    assert bound["events"] == 2 and bound["tasks"] == 2 and bound["stories"] == 4 and "subtasks" not in bound
+    assert sum(bound.values()) == 10 + 2 + 2 + 4 + 21  # the catalog's tables are listed whole again
+    # 150 events in one project's stream take two pages of 100.
+    project = next(iter(tiny["store"].records["project"]))
+    assert incremental_bound(tiny["store"], changed, events={project: 150})["events"] == 3
 
 
 def test_kind_of_request_paths() -> None:
@@ -98,6 +102,7 @@ def test_kind_of_request_paths() -> None:
     assert kind_of("/workspaces/1/projects") == "projects"
     assert kind_of("/projects/1/sections") == "sections"
     assert kind_of("/tasks") == "tasks"
+    assert kind_of("/events") == "events"
     assert kind_of("/tasks/1/subtasks") == "subtasks"
     assert kind_of("/tasks/1/stories") == "stories"
     assert kind_of("/users") == "users"
@@ -124,3 +129,21 @@ def test_quick_bench_prints_a_row_per_scenario() -> None:
     for row in rows:
         requests, bound, ratio = int(row[1]), int(row[2]), float(row[3])
         assert bound > 0 and abs(ratio - requests / bound) < 1e-3, row
+
+
+def test_quick_big_org_prints_requests_per_project() -> None:
+    """The big-org scenario measures an idle and an incremental run after a full load."""
+    done = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--scenario", "big-org"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    rows = {r[0]: r for r in _rows(done.stdout)}
+    assert set(rows) == {"big-org:idle", "big-org:incremental"}, done.stdout
+    # Polling mode: at least a tasks and a sections listing per project (40 in --quick).
+    idle = int(rows["big-org:idle"][1])
+    assert idle >= 2 * 40 and f"{idle / 40:.3f} requests per project" in done.stdout
+    assert int(rows["big-org:incremental"][1]) > idle  # the changed tasks' stories

@@ -19,7 +19,10 @@ pytestmark = pytest.mark.skipif(not POSTGRES, reason="set ASANA_DLT_TEST_POSTGRE
 TABLES = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
 
 
-def test_full_then_incremental_load_into_postgres(tmp_path) -> None:
+# csv is what asana_dlt_pipeline.py picks for Postgres (COPY from the file, flat memory);
+# insert_values is dlt's default for a Python user's `pipeline.run`.
+@pytest.mark.parametrize("loader_file_format", ["csv", "insert_values"])
+def test_full_then_incremental_load_into_postgres(tmp_path, loader_file_format: str) -> None:
     dataset = f"asana_{uuid.uuid4().hex[:8]}"
     pipeline = dlt.pipeline(
         pipeline_name="asana_pg",
@@ -30,10 +33,12 @@ def test_full_then_incremental_load_into_postgres(tmp_path) -> None:
     try:
         with AsanaSim(token="pg-token", config=SimConfig(seed=9)) as sim:
             source = lambda: asana_source(access_token="pg-token", base_url=sim.base_url, requests_per_minute=0)  # noqa: E731
-            pipeline.run(source())
+            info = pipeline.run(source(), loader_file_format=loader_file_format)
+            formats = {j.job_file_info.file_format for p in info.load_packages for j in p.jobs["completed_jobs"]}
+            assert loader_file_format in formats, formats
             expected = sim.expected_counts()
             make_changes(sim.base_url, "pg-token")
-            pipeline.run(source())
+            pipeline.run(source(), loader_file_format=loader_file_format)
 
         with pipeline.sql_client() as client:
             got = {t: client.execute_sql(f"SELECT count(*) FROM {client.make_qualified_table_name(t)}")[0][0] for t in TABLES}

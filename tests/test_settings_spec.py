@@ -46,6 +46,18 @@ def test_every_query_parameter_is_declared_and_page_size_is_the_maximum(spec: Di
     assert declared["limit"]["schema"]["maximum"] == settings.PAGE_SIZE
 
 
+@pytest.mark.parametrize("path", sorted(settings.SINGLE_OBJECT_FIELDS))
+def test_single_objects_read_again_ask_only_for_declared_fields(spec: Dict[str, Any], path: str) -> None:
+    (opt_fields,) = [p for p in _parameters(spec, path) if p["name"] == "opt_fields"]
+    allowed = set(opt_fields["schema"]["items"]["enum"]) | {"gid", "resource_type"}
+    assert sorted(set(settings.SINGLE_OBJECT_FIELDS[path]) - allowed) == []
+
+
+def test_events_parameters_are_declared(spec: Dict[str, Any]) -> None:
+    declared = {p["name"] for p in _parameters(spec, "/events") if p["in"] == "query"}
+    assert sorted(set(settings.EVENTS_PARAMS) - declared) == []
+
+
 def test_field_lists_ask_for_what_analytics_need() -> None:
     needed = {
         "assignee", "created_at", "modified_at", "completed", "completed_at", "completed_by", "due_on", "due_at",

@@ -1,0 +1,384 @@
+"""Change capture: Asana's events, deletes, and the reconciliation that replaces lost events.
+
+A project's `modified_since` listing shows its top-level tasks only, and never what was deleted.
+Asana's events (`GET /events?resource=<project>&sync=<token>`) show the rest: they bubble up from
+tasks, subtasks and stories to the projects of the top-level task, so one request per project
+reveals changed and new subtasks at any depth, stories added or deleted, tasks deleted, moved
+between sections or added to and removed from projects. Each object an event names is read again
+with the same fields as the listings; each deleted one becomes a tombstone row (`is_deleted`),
+which dlt's `hard_delete` hint turns into a delete of the row and its child-table rows, or which
+`deletes="soft"` keeps as the row's last known values, marked.
+
+The sync token sits in the project's entry of the `tasks` resource state and advances only with
+the load, so a killed run reads the same events again. Without a usable token (a project seen
+for the first time, an expired token after about a day without runs, state from before events,
+or the periodic check) the project is reconciled: listed in full with its subtask trees and
+compared with what the warehouse holds, never reloading stories of unchanged tasks.
+"""
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Set
+
+import pendulum
+from dlt.common import logger
+from requests import Response
+
+from .helpers import AsanaClient, AsanaMalformedResponse, AsanaSourceError, _body, _raise_asana_errors, _SkipObject
+from .incremental import ProjectCursors, RunMemory, to_asana_time
+from .settings import EVENTS_PARAMS, SINGLE_OBJECT_FIELDS, TASK_FIELDS
+from .subtasks import TaskSorter, named
+from .warehouse import Warehouse
+
+DELETE_MODES = ("hard", "soft")
+FIRST_SEEN = "it is listed for the first time"
+
+
+def check_delete_mode(mode: str) -> str:
+    """Fails at source creation, before any request, on a mode that does not exist."""
+    if mode not in DELETE_MODES:
+        raise AsanaSourceError(
+            f"deletes = {mode!r} is not a delete mode; set deletes to \"hard\" (remove deleted tasks and stories)"
+            " or \"soft\" (keep them, marked is_deleted) under [sources.asana_dlt] in .dlt/config.toml."
+        )
+    return mode
+
+
+def deletion_columns(mode: str) -> Dict[str, Any]:
+    """The tombstone columns of `tasks` and `stories`; in hard mode dlt deletes flagged rows."""
+    flag: Dict[str, Any] = {"data_type": "bool", "nullable": True}
+    if mode == "hard":
+        flag["hard_delete"] = True
+    return {"is_deleted": flag, "deleted_at": {"data_type": "timestamp", "nullable": True}}
+
+
+def mark_live(item: Any) -> Any:
+    """Every row read from Asana exists: `is_deleted` false, so `WHERE NOT is_deleted` keeps it."""
+    for row in item if isinstance(item, list) else [item]:
+        if isinstance(row, dict):
+            row.setdefault("is_deleted", False)
+    return item
+
+
+@dataclass
+class ProjectEvents:
+    """What one project's events since the stored token say, or why they could not be read."""
+
+    sync: Optional[str] = None
+    reconcile: Optional[str] = None  # why the project must be reconciled; None: the events are complete
+    tasks: Set[str] = field(default_factory=set)  # tasks and subtasks to read again
+    deleted: Set[str] = field(default_factory=set)
+    story_tasks: Set[str] = field(default_factory=set)  # tasks whose stories were added or changed
+    deleted_stories: Dict[str, Set[str]] = field(default_factory=dict)  # task gid -> story gids
+    known: Optional[Dict[str, str]] = None  # when reconciling: modified_at per loaded top-level task
+
+    def take(self, event: Dict[str, Any]) -> None:
+        """Sorts one event; later events of a gid override earlier ones (deleted, then undeleted)."""
+        resource = event.get("resource") or {}
+        gid, kind, action = resource.get("gid"), event.get("type") or resource.get("resource_type"), event.get("action")
+        parent = (event.get("parent") or {}).get("gid")
+        if not gid:
+            return
+        if kind == "task":
+            if action == "deleted":
+                self.deleted.add(gid)
+                self.tasks.discard(gid)
+            else:
+                self.deleted.discard(gid)
+                self.tasks.add(gid)
+                if action in ("added", "removed") and (event.get("parent") or {}).get("resource_type") in (
+                    "project", "section"
+                ):
+                    # Asana adds a story for a move, whose own event a project may not see (the
+                    # task just left it), while the task's modified_at stays as it was.
+                    self.story_tasks.add(gid)
+        elif kind == "story" and parent:
+            if action == "deleted":
+                self.deleted_stories.setdefault(parent, set()).add(gid)
+            else:
+                self.story_tasks.add(parent)
+            self.tasks.add(parent)
+
+
+def _pass_412(response: Response, *args: Any, **kwargs: Any) -> None:
+    """Asana answers an expired or missing sync token with 412 and a fresh token: not an error."""
+    if response.status_code != 412:
+        _raise_asana_errors(response, *args, **kwargs)
+
+
+def read_events(client: AsanaClient, project: Dict[str, Any], sync: Optional[str]) -> Optional[ProjectEvents]:
+    """All events of a project since `sync`, 100 a page; None when the project is out of reach."""
+    found = ProjectEvents()
+    token = sync
+    while True:
+        resource, sync_param = EVENTS_PARAMS
+        params = {resource: project["gid"], **({sync_param: token} if token else {})}
+        try:
+            response = client.get("/events", params=params, hooks={"response": [client._count_response, _pass_412]})
+        except _SkipObject:
+            return None  # 403/404: its listing is skipped with a warning as well
+        body = _body(response)
+        if not isinstance(body, dict) or not body.get("sync"):
+            raise AsanaMalformedResponse(
+                f"Asana answered GET /events for project {named(project)} without a sync token; nothing was"
+                " loaded. Check base_url (it must end in /api/1.0) and retry."
+            )
+        if response.status_code == 412:
+            reason = "its sync token expired" if sync else "it has no sync token yet"
+            return ProjectEvents(sync=body["sync"], reconcile=reason)
+        for event in body.get("data") or []:
+            found.take(event)
+        token = found.sync = body["sync"]
+        if not body.get("has_more"):
+            return found
+
+
+def read_task(client: AsanaClient, gid: str) -> Optional[Dict[str, Any]]:
+    """One task with the listings' fields; None if Asana no longer has it (404), `{}` when the
+    token may not see it (403, 402): then it is left as loaded, with a warning."""
+    try:
+        response = client.get(
+            f"/tasks/{gid}", params={"opt_fields": ",".join(TASK_FIELDS)}, hooks={"response": [client._count_response, _raise_asana_errors]}
+        )
+    except _SkipObject as exc:
+        if exc.status == 404:
+            return None
+        logger.warning(f"Skipping task {gid}, named by Asana's events: Asana said {exc.status}: {exc.message}.")
+        return {}
+    return client.extract_response(response, "data")[0]
+
+
+def project_deleted(client: AsanaClient, gid: str) -> bool:
+    """True only on Asana's 404: a project merely out of reach (403) keeps its tasks."""
+    try:
+        fields = ",".join(SINGLE_OBJECT_FIELDS["/projects/{project_gid}"])
+        client.get(f"/projects/{gid}", params={"opt_fields": fields}, hooks={"response": [client._count_response, _raise_asana_errors]})
+    except _SkipObject as exc:
+        return exc.status == 404
+    return False
+
+
+class ChangeCapture:
+    """Events, deletes and reconciliation for one run of the source, shared by its threads.
+
+    Args:
+        client: The run's Asana client.
+        memory: What this run already took.
+        cursors: The per-project state (cursor, sync token, workspace, last reconciliation).
+        sorter: Decides which tasks are changed and walks subtask trees.
+        mode: "hard" or "soft" deletes.
+        reconcile_every_days: Reconcile a project at least this often, in case Asana lost an
+            event (it delivers them at most once); 0 never does.
+    """
+
+    def __init__(
+        self,
+        client: AsanaClient,
+        memory: RunMemory,
+        cursors: ProjectCursors,
+        sorter: TaskSorter,
+        mode: str,
+        reconcile_every_days: int,
+    ) -> None:
+        self.client, self.memory, self.cursors, self.sorter = client, memory, cursors, sorter
+        self.mode = mode
+        self.reconcile_every_days = reconcile_every_days
+        self.warehouse = Warehouse(mode)
+        self._lock = threading.Lock()
+        self._listed: Optional[Dict[str, Set[str]]] = None  # workspace gid -> project gids listed
+        self._expected = 0
+        self._done = 0
+        self._swept = False
+        self._reasons: Dict[str, List[str]] = {}
+        self._story_tombstones: Dict[str, Set[str]] = {}
+        self._story_checks: Set[str] = set()
+        self._now = to_asana_time(pendulum.now("UTC"))
+
+    # ---- bookkeeping -----------------------------------------------------------------------
+
+    def projects_listed(self, workspaces: Iterable[Dict[str, Any]], projects: List[Dict[str, Any]]) -> None:
+        """The complete project listing of this run's workspaces, before any project's tasks run."""
+        listed: Dict[str, Set[str]] = {w["gid"]: set() for w in workspaces}
+        for project in projects:
+            listed.setdefault((project.get("workspace") or {}).get("gid", ""), set()).add(project["gid"])
+        with self._lock:
+            self._listed = listed
+            self._expected = len(projects)
+
+    def _finished(self, project: Dict[str, Any], reason: Optional[str]) -> None:
+        """Counts finished projects; the last one logs the run's one reconciliation line."""
+        with self._lock:
+            if reason:
+                self._reasons.setdefault(reason, []).append(named(project))
+            self._done += 1
+            if self._done != self._expected or not self._reasons:
+                return
+            parts = [f"{len(names)} because {why}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}"
+                     for why, names in sorted(self._reasons.items())]
+        log = logger.info if set(self._reasons) == {FIRST_SEEN} else logger.warning
+        log(f"Reconciled {sum(len(n) for n in self._reasons.values())} project(s) with Asana: " + "; ".join(parts))
+
+    def tombstones(self, table: str, gids: Iterable[str]) -> List[Dict[str, Any]]:
+        """Rows that delete (hard) or mark (soft) these gids at the load."""
+        gids = sorted(set(gids))
+        if self.mode == "hard":
+            return [{"gid": gid, "is_deleted": True} for gid in gids]
+        rows = self.warehouse.last_known(table, gids)
+        for row in rows:
+            row["is_deleted"] = True
+            row.setdefault("deleted_at", self._now)
+        return rows
+
+    def _deleted_tasks(self, gids: Set[str]) -> List[Dict[str, Any]]:
+        """Tombstones for deleted tasks and every subtask the warehouse holds below them."""
+        gids = set(gids) | set(self.warehouse.descendants(gids))
+        for gid in gids:
+            self.memory.first_sighting({"gid": gid, "modified_at": "\uffff"})  # never read again this run
+        return self.tombstones("tasks", gids)
+
+    def check_stories(self, task_gids: Iterable[str]) -> None:
+        """These tasks' stories are listed again and compared with the warehouse's: events that
+        would have named deleted stories were out of reach (expired token, deleted project)."""
+        with self._lock:
+            for gid in task_gids:
+                self._story_checks.add(gid)
+                self.memory.claim_stories(gid)
+
+    def _verify(self, gids: Iterable[str], inherited: Optional[str], whole: bool = False) -> Iterator[List[Any]]:
+        """Reads tasks again that Asana may have deleted; the ones it still has are updated.
+
+        With `whole`, a survivor's stories and subtask tree are checked too: its events may have
+        been only in the stream of a project that is gone.
+        """
+        gone: Set[str] = set()
+        for gid in sorted(gids):
+            if self.memory.taken(gid):
+                continue
+            task = read_task(self.client, gid)
+            if task is None:
+                gone.add(gid)
+                continue
+            if not task:
+                continue
+            if whole:
+                self.check_stories([gid])
+            fresh, _ = self.sorter.sort([task], inherited)
+            if fresh:
+                yield fresh
+            if whole and task.get("num_subtasks"):
+                yield self.subtree(task, inherited, whole=True)
+        if gone:
+            yield self._deleted_tasks(gone)
+
+    # ---- per run and per project -------------------------------------------------------------
+
+    def sweep_gone_projects(self) -> Iterator[List[Dict[str, Any]]]:
+        """Once per run: the tasks of projects deleted since the last run (whose events are gone too)."""
+        with self._lock:
+            if self._swept or self._listed is None:
+                return
+            self._swept = True
+            listed = self._listed
+        for gid, entry in sorted(self.cursors.previous_entries().items()):
+            workspace = entry.get("workspace")
+            if workspace not in listed or gid in listed[workspace] or not project_deleted(self.client, gid):
+                continue
+            known = set(self.warehouse.project_tasks(gid))
+            logger.info(f"Project {gid} was deleted in Asana: checking the {len(known)} task(s) loaded from it.")
+            yield from self._verify(known, entry.get("modified_since"), whole=True)
+            self.cursors.forget(gid)
+
+    def begin(self, project: Dict[str, Any]) -> ProjectEvents:
+        """Reads the project's events, or says why it must be reconciled instead."""
+        entry = self.cursors.previous_entries().get(project["gid"], {})
+        events = read_events(self.client, project, entry.get("sync"))
+        if events is None:
+            return ProjectEvents(sync=entry.get("sync"))
+        if events.reconcile and not entry.get("modified_since"):
+            events.reconcile = FIRST_SEEN
+            return events
+        elif events.reconcile is None and self.reconcile_every_days and entry.get("reconciled_at"):
+            age = pendulum.now("UTC") - pendulum.parse(entry["reconciled_at"])
+            if age.in_days() >= self.reconcile_every_days:
+                events.reconcile = f"its last full check is over {self.reconcile_every_days} day(s) old"
+        if events.reconcile:
+            events.known = self.warehouse.project_tasks(project["gid"])
+        for gid in events.story_tasks:  # before the listing, whose pages then carry the claim
+            self.memory.claim_stories(gid)
+        return events
+
+    def apply(self, project: Dict[str, Any], events: ProjectEvents, listed: Set[str]) -> Iterator[List[Any]]:
+        """After the project's listing: what only the events (or the reconciliation) reveal.
+
+        Args:
+            project: The project.
+            events: What `begin` found.
+            listed: Gids of the top-level tasks the listing returned.
+        """
+        cursor = self.cursors.since(project["gid"])
+        if events.known is not None:
+            yield from self._verify(set(events.known) - listed, None)
+        if events.deleted:
+            yield self._deleted_tasks(events.deleted)
+        for task_gid, story_gids in events.deleted_stories.items():
+            with self._lock:
+                self._story_tombstones.setdefault(task_gid, set()).update(story_gids)
+        # A task whose stories were deleted goes through the `stories` transformer again, which
+        # is where the story tombstones are emitted; so does one whose stories changed but that
+        # another project's listing may have passed on before this project's events were read.
+        again = {gid for gid in events.deleted_stories if gid not in events.deleted}
+        again |= {gid for gid in events.story_tasks - events.deleted if gid not in listed and self.memory.taken(gid)}
+        for gid in sorted((events.tasks - events.deleted) | again):
+            if self.memory.taken(gid) and gid not in again:
+                continue
+            task = read_task(self.client, gid)
+            if task is None:
+                yield self._deleted_tasks({gid})
+                continue
+            if not task:
+                continue
+            fresh, _ = self.sorter.sort([task], cursor)
+            yield fresh or [task]
+
+    def finish(self, project: Dict[str, Any], events: ProjectEvents) -> None:
+        """Stores the token and workspace for the next run; commits with this run's load."""
+        values: Dict[str, Any] = {"workspace": (project.get("workspace") or {}).get("gid")}
+        if events.sync:
+            values["sync"] = events.sync
+        if events.reconcile:
+            values["reconciled_at"] = self._now
+        elif not self.cursors.previous_entries().get(project["gid"], {}).get("reconciled_at"):
+            values["reconciled_at"] = self._now
+        self.cursors.update(project["gid"], **values)
+        self._finished(project, events.reconcile)
+
+    def subtree(self, task: Dict[str, Any], loaded_until: Optional[str], whole: bool) -> List[Dict[str, Any]]:
+        """A task's subtasks not taken yet; when reconciling, also the removal of vanished ones."""
+        if not whole:
+            return self.sorter.tree(task, loaded_until)
+        listed: Set[str] = set()
+        known = self.warehouse.descendants([task["gid"]])
+        collected = self.sorter.tree(task, loaded_until, whole=True, listed=listed, known=known)
+        for page in self._verify(set(known) - listed, loaded_until):
+            collected.extend(page)
+        return collected
+
+    # ---- stories ----------------------------------------------------------------------------
+
+    def vanished_stories(self, task_gid: str, listed: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """Tombstones for the loaded stories of a checked task that Asana no longer lists."""
+        with self._lock:
+            if task_gid not in self._story_checks:
+                return []
+            self._story_checks.discard(task_gid)
+        gone = self.warehouse.stories_of([task_gid]) - {story["gid"] for story in listed}
+        return self.tombstones("stories", gone) if gone else []
+
+    def story_removals(self, task_page: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """Story tombstones for a page of tasks: all stories of deleted tasks, deleted stories of others."""
+        deleted = [t["gid"] for t in task_page if t.get("is_deleted")]
+        gids = self.warehouse.stories_of(deleted) if deleted else set()
+        with self._lock:
+            for task in task_page:
+                gids.update(self._story_tombstones.pop(task["gid"], ()))
+        return self.tombstones("stories", gids) if gids else []

@@ -1,0 +1,99 @@
+"""Which listed tasks are new or changed, and the subtask trees below them.
+
+Asana's project listings never show subtasks, and `GET /tasks/{gid}/subtasks` lists one level at
+a time, so a tree costs one listing per task that has subtasks. Trees are walked for tasks the
+warehouse has never seen and, when a project is reconciled, for every task of the project: events
+(see `changes.py`) report the changes to subtasks of tasks already loaded.
+"""
+
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+
+from .helpers import AsanaClient
+from .incremental import ProjectCursors, RunMemory
+from .settings import TASK_FIELDS
+
+
+def named(record: Dict[str, Any]) -> str:
+    """`'Name' (gid)`, how warnings name an object."""
+    return f"{record.get('name')!r} ({record['gid']})"
+
+
+class TaskSorter:
+    """Splits task pages into the tasks this run has not taken yet and, of those, the changed ones.
+
+    A task is changed when modified after the cursor of every project it sat in when last loaded;
+    `inherited` carries that cursor down to subtasks, which belong to no project. Changed tasks get
+    their stories claimed for the `stories` transformer, unless older than `stories_from`, and are
+    reported to `on_changed`.
+    """
+
+    def __init__(
+        self,
+        client: AsanaClient,
+        memory: RunMemory,
+        cursors: ProjectCursors,
+        stories_from: Optional[str],
+        on_changed: Optional[Callable[[str], None]] = None,
+    ) -> None:
+        self.client = client
+        self.memory = memory
+        self.cursors = cursors
+        self.stories_from = stories_from
+        self.on_changed = on_changed  # the catalog's per-task resources fetch for changed tasks only
+
+    def sort(
+        self, page: List[Dict[str, Any]], inherited: Optional[str], known: Optional[Dict[str, str]] = None
+    ) -> Tuple[List[Any], List[Tuple[Any, Any]]]:
+        """Returns (fresh tasks, [(changed task, the cursor it was loaded up to)]).
+
+        `known` (a reconciliation's `modified_at` per gid, read from the warehouse) decides for
+        the tasks it holds: changed means modified since loaded, whatever the cursors say.
+        """
+        fresh = [task for task in page if self.memory.first_sighting(task)]
+        changed = []
+        for task in fresh:
+            loaded_until = inherited or self.cursors.loaded_until(m["gid"] for m in task.get("projects") or [] if m)
+            modified_at = task.get("modified_at") or ""
+            if known is not None and task["gid"] in known:
+                is_changed = modified_at != known[task["gid"]]
+            else:
+                is_changed = loaded_until is None or modified_at > loaded_until
+            if is_changed:
+                changed.append((task, loaded_until))
+                if self.on_changed is not None:
+                    self.on_changed(task["gid"])
+                if self.stories_from is None or modified_at >= self.stories_from:
+                    self.memory.claim_stories(task["gid"])
+        return fresh, changed
+
+    def tree(
+        self,
+        task: Dict[str, Any],
+        loaded_until: Optional[str],
+        whole: bool = False,
+        listed: Optional[Set[str]] = None,
+        known: Optional[Dict[str, str]] = None,
+    ) -> List[Dict[str, Any]]:
+        """The subtasks below `task` that this run has not taken yet, depth first.
+
+        Args:
+            task: A task with `num_subtasks`.
+            loaded_until: The cursor up to which the task was loaded; None for a task never loaded.
+            whole: Walk every subtask that has subtasks, not only the changed ones: a
+                reconciliation cannot trust events it may have missed.
+            listed: Collects the gid of every subtask Asana listed, taken before or not, so a
+                reconciliation can tell which subtasks the warehouse holds that Asana no longer has.
+            known: `modified_at` per loaded subtask, from the warehouse (see `sort`).
+        """
+        collected: List[Dict[str, Any]] = []
+        path = f"/tasks/{task['gid']}/subtasks"
+        for page in self.client.pages(path, TASK_FIELDS, f"subtasks of task {named(task)}"):
+            if listed is not None:
+                listed.update(sub["gid"] for sub in page)
+            fresh, changed = self.sort(page, loaded_until, known)
+            collected.extend(fresh)
+            walk = [(sub, loaded_until) for sub in page] if whole else changed
+            for sub, sub_loaded_until in walk:
+                if sub.get("num_subtasks"):
+                    collected.extend(self.tree(sub, sub_loaded_until, whole, listed, known))
+        return collected

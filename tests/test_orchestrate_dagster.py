@@ -1,0 +1,69 @@
+"""Dagster: the assets follow the source's lineage and a materialization loads the simulator.
+
+Needs requirements-dagster.txt; skips without it (`.ci/run` runs it in the extras' virtualenv).
+"""
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+pytest.importorskip("dagster_dlt", reason="needs dagster-dlt: pip install -r requirements-dagster.txt")
+
+from dagster import AssetKey, materialize  # noqa: E402
+
+from asana_sim import AsanaSim, SimConfig  # noqa: E402
+from tests.conftest import counts  # noqa: E402
+
+TOKEN = "dagster-test-token-81be"
+
+
+@pytest.fixture
+def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AsanaSim]:
+    with AsanaSim(token=TOKEN, config=SimConfig(seed=17, tasks=40, projects=3)) as running:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+        monkeypatch.setenv("SOURCES__ASANA_DLT__BASE_URL", running.base_url)
+        monkeypatch.setenv("SOURCES__ASANA_DLT__ACCESS_TOKEN", TOKEN)
+        monkeypatch.setenv("SOURCES__ASANA_DLT__REQUESTS_PER_MINUTE", "0")
+        yield running
+
+
+def test_asset_lineage_follows_the_resources() -> None:
+    from orchestrate.dagster_defs import asana_assets, defs
+
+    deps = {k.path[-1]: {d.path[-1] for d in v} for k, v in asana_assets.asset_deps.items()}
+    core = {
+        "workspaces": set(),
+        "projects": {"workspaces"},
+        "sections": {"projects"},
+        "tags": {"workspaces"},
+        "tasks": {"projects"},
+        "stories": {"tasks"},
+        "teams": {"workspaces"},
+        "users": {"workspaces"},
+    }
+    assert {name: deps[name] for name in core} == core
+    # Every dependency is another table of this source: nothing hangs off an outside key.
+    assert set().union(*deps.values()) <= set(deps)
+    assert AssetKey(["asana", "stories"]) in asana_assets.keys
+    (schedule,) = defs.schedules
+    assert schedule.cron_schedule == "0 6 * * *" and schedule.job.name == "asana_daily"
+
+
+def test_materialize_loads_the_simulator_with_row_counts(sim: AsanaSim) -> None:
+    import dlt
+    from dagster_dlt import DagsterDltResource
+
+    from orchestrate.dagster_defs import asana_assets
+
+    result = materialize([asana_assets], resources={"dlt": DagsterDltResource()})
+    assert result.success
+    materialized = {m.asset_key.path[-1]: m for m in result.asset_materializations_for_node("asana")}
+    assert set(materialized) >= {"workspaces", "projects", "tasks", "stories", "users"}
+    pipeline = dlt.attach("asana", pipelines_dir=str(Path.cwd() / "dlt" / "pipelines"))
+    in_db = counts(pipeline)
+    expected = sim.expected_counts()
+    assert in_db["tasks"] == expected["tasks"] and in_db["stories"] == expected["stories"]
+    for table in ("tasks", "stories", "projects"):
+        assert materialized[table].metadata["dagster/row_count"].value == in_db[table]
