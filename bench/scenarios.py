@@ -26,6 +26,9 @@ SCENARIOS = ("full-quota", "latency", "incremental", "cpu", "memory")
 EXTRA_SCENARIOS = ("formats", "delta", "big-org", "export")
 FORMATS = ("parquet", "jsonl", "insert_values")
 TOKEN = "bench-token"
+# The simulated export job: it really runs EXPORT_REAL_JOB_S; the wall is reported for EXPORT_JOB_S.
+EXPORT_REAL_JOB_S = 10.0
+EXPORT_JOB_S = 300.0
 PIPELINE = "asana_bench"
 ASANA_MAX_IN_FLIGHT = 50
 # The cpu scenario loads every resource, stories included: at 100k tasks the source's run makes
@@ -512,10 +515,6 @@ class Bench:
         )
         return [row]
 
-
-# The simulated export job: it really runs EXPORT_REAL_JOB_S; the wall is reported for EXPORT_JOB_S.
-EXPORT_REAL_JOB_S = 10.0
-EXPORT_JOB_S = 300.0
     def delta(self) -> List[Row]:
         """A full load into Delta tables on local disk against the same load into DuckDB.
 
