@@ -382,3 +382,27 @@ def test_the_job_request_and_the_download_as_asana_and_s3_see_them(clock: FakeCl
     assert pages == [[{"gid": "7", "resource_type": "task", "name": "T", "modified_at": line["modified_at"]}]]
     assert export_module.exported_children(pages[0], "stories") == line["stories"]
     assert clock.sleeps == [2.0]
+
+
+def test_a_task_deleted_during_the_job_is_gone_after_the_next_run(tmp_path: Path, clock: FakeClock) -> None:
+    sim = make_sim(clock)
+    try:
+        s = api(sim)
+        task = next(t for t in sim.store.all("task") if t["parent"] is None and t["workspace"]["is_organization"])
+        deleted: List[str] = []
+
+        def delete_once() -> None:  # while the job runs: the snapshot still holds the task
+            if not deleted:
+                deleted.append(task["gid"])
+                assert s.delete(f"{sim.base_url}/tasks/{task['gid']}").ok
+
+        clock.on_sleep.append(delete_once)
+        pipeline = new_pipeline(tmp_path, "deleted_mid_export")
+        run(pipeline, sim, core=True)
+        assert deleted and rows(pipeline, f"SELECT count(*) FROM asana_data.tasks WHERE gid = '{task['gid']}'") == [(1,)]
+        run(pipeline, sim, core=True)  # the project's events (token taken before the job) name the delete
+        assert rows(pipeline, f"SELECT count(*) FROM asana_data.tasks WHERE gid = '{task['gid']}'") == [(0,)]
+        assert rows(pipeline, "SELECT count(*) FROM asana_data.tasks")[0][0] == sim.expected_counts()["tasks"]
+        assert rows(pipeline, "SELECT count(*) FROM asana_data.stories")[0][0] == sim.expected_counts()["stories"]
+    finally:
+        sim.stop()
