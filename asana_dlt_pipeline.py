@@ -202,9 +202,14 @@ def report(pipeline: dlt.Pipeline, info: LoadInfo, title: str) -> None:
         print(f"{table.ljust(width)}  {loaded.get(table, 0):>10}  {total:>10}")
 
 
-def _full_load(args: argparse.Namespace) -> Dict[str, Any]:
-    """`--full-load` when given; otherwise the source reads `full_load` from its config."""
-    return {"full_load": args.full_load} if args.full_load else {}
+def _source_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """`--full-load` when given (otherwise the source reads `full_load` from its config), and soft
+    deletes on Delta/Iceberg: dlt cannot apply the `hard_delete` hint to tables with nested tables
+    there, so deleted tasks and stories stay, marked `is_deleted` and `deleted_at`."""
+    options: Dict[str, Any] = {"full_load": args.full_load} if args.full_load else {}
+    if args.table_format:
+        options["deletes"] = "soft"
+    return options
 
 
 def run_demo(args: argparse.Namespace) -> dlt.Pipeline:
@@ -232,7 +237,7 @@ def run_demo(args: argparse.Namespace) -> dlt.Pipeline:
         print(f"Asana simulator serving {sim.base_url}")
 
         def source() -> Any:
-            return asana_source(access_token=sim.token, base_url=sim.base_url, **_full_load(args))
+            return asana_source(access_token=sim.token, base_url=sim.base_url, **_source_options(args))
 
         info = run_once(pipeline, source(), args.resources, False, args.table_format)
         report(pipeline, info, f"first run: everything ({len(sim.requests())} requests)")
@@ -264,7 +269,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 analyse(demo, args.full_refresh)
             return 0
         check_table_format(args.destination, args.table_format)
-        source = asana_source(**_full_load(args))  # a missing token fails here, before anything is touched
+        source = asana_source(**_source_options(args))  # a missing token fails here, before anything is touched
         pipelines_dir = args.pipelines_dir or get_dlt_pipelines_dir()
         with hold_run_lock(pipelines_dir, PIPELINE_NAME):
             pipeline = make_pipeline(PIPELINE_NAME, args.destination, args.dataset, args.progress, pipelines_dir)
