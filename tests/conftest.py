@@ -58,3 +58,16 @@ def dlt_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixtu
     finally:
         dlt_logger.removeHandler(caplog.handler)
         dlt_logger.setLevel(previous)
+
+
+def cli_subprocess_env(workdir: Path, base_url: str, token: str) -> Dict[str, str]:
+    """The environment of `python asana_dlt_pipeline.py` run as a child process against a
+    simulator: its own dlt data folder, the repo importable, no quota."""
+    return dict(
+        os.environ,
+        SOURCES__ASANA_DLT__ACCESS_TOKEN=token,
+        SOURCES__ASANA_DLT__BASE_URL=base_url,
+        SOURCES__ASANA_DLT__REQUESTS_PER_MINUTE="0",
+        DLT_DATA_DIR=str(workdir / "dlt"),
+        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+    )

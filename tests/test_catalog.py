@@ -7,7 +7,6 @@ warn once and let the rest load.
 """
 
 import logging
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -21,7 +20,7 @@ import requests
 from asana_dlt import asana_source, settings
 from asana_sim import AsanaSim, SimConfig
 from asana_sim import spec as sim_spec
-from tests.conftest import rows
+from tests.conftest import cli_subprocess_env, rows
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "sim-token-for-catalog-tests"
@@ -210,14 +209,7 @@ def test_plan_gated_endpoints_warn_once_each_and_the_rest_loads(tmp_path: Path, 
 
 def test_cli_exits_0_when_a_plan_gated_table_is_selected(tmp_path: Path) -> None:
     with AsanaSim(token=TOKEN, config=SimConfig(seed=2, tasks=5, projects=2, premium=False)) as sim:
-        env = dict(
-            os.environ,
-            SOURCES__ASANA_DLT__ACCESS_TOKEN=TOKEN,
-            SOURCES__ASANA_DLT__BASE_URL=sim.base_url,
-            SOURCES__ASANA_DLT__REQUESTS_PER_MINUTE="0",
-            DLT_DATA_DIR=str(tmp_path / "dlt"),
-            PYTHONPATH=str(REPO),
-        )
+        env = cli_subprocess_env(tmp_path, sim.base_url, TOKEN)
         cmd = [sys.executable, str(REPO / "asana_dlt_pipeline.py"), "--progress", "none",
                "--resources", "workspaces,goals,custom_fields"]
         done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)

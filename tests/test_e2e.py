@@ -1,6 +1,5 @@
 """End to end: the real pipeline, over real HTTP, against asana_sim, into a real DuckDB file."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import requests
 from asana_dlt import asana_source
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.demo import make_changes
-from tests.conftest import counts, rows
+from tests.conftest import cli_subprocess_env, counts, rows
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "sim-token-for-e2e-tests"
@@ -172,14 +171,7 @@ def test_killed_run_then_restarted_equals_a_clean_run(
     # when it is killed, however fast the machine.
     stuck = dataclasses.replace(big_config, throttle_burst_at=120, throttle_burst_length=10**9)
     with AsanaSim(token=TOKEN, config=stuck) as sim:
-        env = dict(
-            os.environ,
-            SOURCES__ASANA_DLT__ACCESS_TOKEN=TOKEN,
-            SOURCES__ASANA_DLT__BASE_URL=sim.base_url,
-            DLT_DATA_DIR=str(tmp_path / "dlt"),
-            PYTHONPATH=str(REPO),
-            SOURCES__ASANA_DLT__REQUESTS_PER_MINUTE="0",
-        )
+        env = cli_subprocess_env(tmp_path, sim.base_url, TOKEN)
         cmd = [sys.executable, str(REPO / "asana_dlt_pipeline.py"), "--progress", "none"]
         victim = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120

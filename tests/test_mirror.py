@@ -22,7 +22,7 @@ import requests
 
 from asana_dlt import asana_source
 from asana_sim import AsanaSim, SimConfig
-from tests.conftest import rows
+from tests.conftest import cli_subprocess_env, rows
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "sim-token-for-mirror-tests"
@@ -246,14 +246,7 @@ def test_the_mirror_holds_with_moves_modifying_tasks_and_soft_deletes(tmp_path: 
 
 def test_killed_after_reading_events_then_rerun_loses_nothing(tmp_path: Path) -> None:
     with AsanaSim(token=TOKEN, config=tiny(True)) as sim:
-        env = dict(
-            os.environ,
-            SOURCES__ASANA_DLT__ACCESS_TOKEN=TOKEN,
-            SOURCES__ASANA_DLT__BASE_URL=sim.base_url,
-            SOURCES__ASANA_DLT__REQUESTS_PER_MINUTE="0",
-            DLT_DATA_DIR=str(tmp_path / "dlt"),
-            PYTHONPATH=str(REPO),
-        )
+        env = cli_subprocess_env(tmp_path, sim.base_url, TOKEN)
         cmd = [sys.executable, str(REPO / "asana_dlt_pipeline.py"), "--progress", "none"]
         first = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert first.returncode == 0, first.stderr[-2000:]
