@@ -48,6 +48,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="subtasks come nested in their parent's export line")
     p.add_argument("--documented-modified-at", action="store_true",
                    help="moves between projects and sections leave modified_at alone, as Asana documents")
+    p.add_argument("--workspace-events", action=argparse.BooleanOptionalAction, default=False,
+                   help="serve GET /workspaces/{gid}/events (else 402, like a free workspace)")
+    p.add_argument("--search", action=argparse.BooleanOptionalAction, default=False,
+                   help="serve task search (needs --premium; else 402, like a free workspace)")
     return p.parse_args(argv)
 
 
@@ -67,7 +71,8 @@ def config_from(args: argparse.Namespace) -> SimConfig:
                      oauth_token_ttl_s=args.oauth_token_ttl, exports=args.exports,
                      export_seconds=args.export_seconds, export_fail=args.export_fail,
                      export_nested_subtasks=args.export_nested_subtasks,
-                     documented_modified_at=args.documented_modified_at)
+                     documented_modified_at=args.documented_modified_at,
+                     workspace_events=args.workspace_events, search=args.search)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,6 +59,12 @@ class SimConfig:
         export_snapshot: "start" builds an export's file when the job starts (writes made while
             it runs are not in it), "end" when it completes (they are).
         export_link_ttl_s: Lifetime of a download link from the moment a job answer carried it.
+        workspace_events: Whether ``GET /workspaces/{gid}/events`` answers (a plan feature); off,
+            like a free workspace: 402.
+        search: Whether task search answers (it needs ``premium`` too); off, like a free
+            workspace: 402.
+        search_quota_per_minute: Search's own limit per token (Asana: 60/min), 429 with
+            ``Retry-After`` above it; None: unlimited.
         documented_modified_at: Follow Asana's documented ``Task.modified_at`` rules: moving a
             task to another project or section does not change its ``modified_at``. Off keeps
             the older behaviour (a move modifies the task), so tests can run in both worlds.
@@ -103,3 +109,6 @@ class SimConfig:
     export_snapshot: str = "start"
     export_link_ttl_s: float = 300.0
     documented_modified_at: bool = False
+    workspace_events: bool = False
+    search: bool = False
+    search_quota_per_minute: int | None = 60

@@ -1,8 +1,10 @@
-"""Event streams (``GET /events``) with expiring sync tokens, as Asana serves them.
+"""Event streams (``GET /events``, ``GET /workspaces/{gid}/events``) with expiring sync tokens.
 
 Every write records events; each event lists the resources whose stream it belongs
 to (the task, its projects, and for subtasks and stories the projects of the top-level
 task), which is how changes to subtasks and stories bubble up to a project's events.
+Every event is also in its workspace's stream, which serves up to 1,000 events a call
+(Asana's cap per sync token) and answers 402 unless the plan has it (``workspace_events``).
 """
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ SYNC_MSG = ("Sync token invalid or too old. If you are attempting to keep resour
             "you must fetch the full dataset for this query now and use the new sync token for "
             "the next sync.")
 PAGE = 100
+WORKSPACE_PAGE = 1000
+WORKSPACE_MSG = ("Workspace events are not available on this workspace's plan. This feature is only "
+                 "available to premium workspaces.")
 
 
 def _named(rec: Record) -> dict[str, Any]:
@@ -50,9 +55,26 @@ class EventLog:
             node = node.get("parent")
         return out
 
+    @staticmethod
+    def workspace_of(rec: Record | None) -> Record | None:
+        """The workspace a task, story, section or project lives in."""
+        seen = 0
+        while rec is not None and seen < 50:
+            if rec.get("resource_type") == "workspace":
+                return rec
+            if isinstance(rec.get("workspace"), dict):
+                return rec["workspace"]
+            rec = next((rec[k] for k in ("project", "target", "parent") if isinstance(rec.get(k), dict)), None)
+            seen += 1
+        return None
+
     def record(self, resource: Record, action: str, streams: set[str],
                parent: Record | None = None, change: dict[str, Any] | None = None) -> None:
-        """Append one event; ``streams`` are the resource gids that will see it."""
+        """Append one event; ``streams`` are the resource gids that will see it, plus the
+        workspace's stream."""
+        ws = self.workspace_of(resource) or self.workspace_of(parent)
+        if ws is not None:
+            streams = set(streams) | {ws["gid"]}
         me = self.store.me
         event = {"user": {"gid": me["gid"], "resource_type": "user", "name": me["name"]} if me else None,
                  "resource": _named(resource), "type": resource["resource_type"],
@@ -91,8 +113,8 @@ class EventLog:
             return None
         return int(position)
 
-    def fetch(self, resource: str, sync: str | None, ttl: float) -> tuple[int, dict[str, Any]]:
-        """(status, body): 412 with a fresh token, or up to 100 events and ``has_more``."""
+    def fetch(self, resource: str, sync: str | None, ttl: float, page: int = PAGE) -> tuple[int, dict[str, Any]]:
+        """(status, body): 412 with a fresh token, or up to ``page`` events and ``has_more``."""
         with self._lock:
             end = len(self._events)
             position = self._check(sync, resource, ttl) if sync else None
@@ -100,7 +122,7 @@ class EventLog:
                 return 412, {"errors": [{"message": SYNC_MSG}], "sync": self._token(resource, end)}
             out: list[dict[str, Any]] = []
             i = position
-            while i < end and len(out) < PAGE:
+            while i < end and len(out) < page:
                 streams, event = self._events[i]
                 if resource in streams:
                     out.append(event)
@@ -121,4 +143,18 @@ def get_events(req: Req) -> Raw:
     return Raw(body, status)
 
 
-EVENT_ROUTES: list[tuple[str, str, Callable[..., Any]]] = [("GET", "/events", get_events)]
+def get_workspace_events(req: Req) -> Raw:
+    """``GET /workspaces/{gid}/events?sync=``: every event of the workspace, 1,000 a call."""
+    if not req.cfg.workspace_events:
+        raise ApiError(402, WORKSPACE_MSG)
+    rec = req.store.by_gid.get(req.groups[0])
+    if rec is None or rec["resource_type"] != "workspace":
+        raise not_found("workspace", req.groups[0])
+    status, body = req.sim.events.fetch(rec["gid"], req.params.get("sync"), req.cfg.sync_ttl_s, WORKSPACE_PAGE)
+    return Raw(body, status)
+
+
+EVENT_ROUTES: list[tuple[str, str, Callable[..., Any]]] = [
+    ("GET", "/events", get_events),
+    ("GET", "/workspaces/{workspace_gid}/events", get_workspace_events),
+]

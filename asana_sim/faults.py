@@ -90,6 +90,11 @@ class Faults:
             raise ApiError(429, "You have made too many requests recently. Please, be chill.",
                            headers={"Retry-After": str(retry)})
 
+    def search_quota(self, token: str) -> None:
+        """Search's own per-token window (Asana: 60/min), beside the general quota."""
+        if self.cfg.search_quota_per_minute is not None:
+            self._quota(f"{token}#search", self.cfg.search_quota_per_minute)
+
     def release(self) -> None:
         """Free a GET slot taken by ``before``."""
         with self._lock:

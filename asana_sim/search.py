@@ -1,4 +1,8 @@
-"""``GET /workspaces/{gid}/tasks/search``: premium-only, unpaginated, ``limit`` <= 100.
+"""``GET /workspaces/{gid}/tasks/search``: premium-only, unpaginated, at most 100 results a call.
+
+Off unless the plan has it (``premium`` and ``search``: 402 otherwise), with its own 60/min
+limit per token (429 with ``Retry-After``). No offsets: a client pages by moving
+``modified_at.after`` with ``sort_by=modified_at&sort_ascending=true``.
 
 Only the filters below are modelled; any other search filter answers 400 rather than
 being ignored, because silently ignoring a filter would make a test pass for the wrong
@@ -14,7 +18,7 @@ from .reads import Listing, Req, lookup
 
 PREMIUM_MSG = ("Search is only available to premium users. This feature is only available "
                "to premium workspaces.")
-DEFAULT_LIMIT = 20
+DEFAULT_LIMIT = 100  # results per call without `limit` (not declared in the spec), and the cap
 _SORT_KEYS = {"modified_at": "modified_at", "created_at": "created_at", "due_date": "due_on",
               "completed_at": "completed_at"}
 _TIME_FILTERS = {"modified_at.after": ("modified_at", ">"), "modified_at.before": ("modified_at", "<"),
@@ -26,8 +30,10 @@ _SUPPORTED = {"text", "projects.any", "sections.any", "tags.any", "assignee.any"
 
 
 def search_tasks(req: Req) -> Listing:
-    if not req.cfg.premium:
+    if not (req.cfg.premium and req.cfg.search):
         raise ApiError(402, PREMIUM_MSG)
+    if req.sim is not None:
+        req.sim._app.faults.search_quota(req.sim.token)
     ws = lookup(req, "workspace", req.groups[0])
     p = req.params
     for name in p:

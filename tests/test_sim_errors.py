@@ -126,6 +126,8 @@ def test_forbidden_project_is_403(sim: AsanaSim, api: Api) -> None:
 
 def test_search_without_premium_is_402(sim: AsanaSim, api: Api) -> None:
     org = sim.store.all("workspace")[0]["gid"]
+    assert "premium" in _error(api.get(f"/workspaces/{org}/tasks/search"), 402)  # off, like a free workspace
+    sim.config.search = True
     assert api.get(f"/workspaces/{org}/tasks/search").status_code == 200
     sim.config.premium = False
     assert "premium" in _error(api.get(f"/workspaces/{org}/tasks/search"), 402)

@@ -146,6 +146,7 @@ def test_events_page_at_100_with_has_more(sim: AsanaSim, api: Api) -> None:
 
 
 def test_search_modified_at_after_sorted(sim: AsanaSim, api: Api) -> None:
+    sim.config.search = True
     org = sim.store.all("workspace")[0]["gid"]
     gid = sim.store.project_tasks[first_project_with_tasks(sim)["gid"]][0]
     stamp = api.put(f"/tasks/{gid}", {"name": "gesucht"}).json()["data"]["modified_at"]
