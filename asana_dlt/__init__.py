@@ -17,12 +17,13 @@ from dlt.common.typing import TDataItems, TSecretStrValue
 from dlt.extract.resource import DltResource
 
 from .catalog import Catalog, TaskChanges
-from .changes import ChangeCapture, check_delete_mode, deletion_columns, mark_live
+from .changes import ChangeCapture, ProjectEvents, check_delete_mode, deletion_columns, mark_live
 from .export import ExportPage, FullLoads, exported_children
 from .helpers import TOKEN_HELP, AsanaClient, AsanaSourceError, create_client
 from .incremental import ProjectCursors, RunMemory, to_asana_time
 from .rate_limit import RateLimiter
 from .subtasks import TaskSorter
+from .workspace_changes import WorkspaceChanges
 from .settings import (
     CATALOG,
     COLUMN_TYPES,
@@ -175,6 +176,7 @@ def asana_source(
     stories_from = to_asana_time(stories_since) if stories_since else None
     sorter = TaskSorter(client, memory, cursors, stories_from, on_changed=task_changes.mark)
     capture = ChangeCapture(client, memory, cursors, sorter, check_delete_mode(deletes), reconcile_every_days)
+    modes = WorkspaceChanges(client, capture)  # workspace events, search, or per project
     first_listing_since = to_asana_time(start_date) if start_date else None
     wanted = {str(w) for w in workspaces} if workspaces else None
     full_loads = FullLoads(client, full_load, export_timeout_minutes * 60, first_listing_since, stories_from)
@@ -209,10 +211,15 @@ def asana_source(
             for page in client.pages(path, PROJECT_FIELDS, f"projects of workspace {_named(workspace)}"):
                 listed.extend(catalog.detach("projects", page, CATALOG))
         capture.projects_listed(workspace_page, listed)
+        modes.know(workspace_page)
         yield from listed
 
     @_listed_whole("sections", projects, SECTION_FIELDS)
     def sections(project: Dict[str, Any]) -> Iterator[TDataItems]:
+        kept = modes.kept_sections(project)  # no event says they changed: the loaded rows stay
+        if kept is not None:
+            yield kept
+            return
         path = f"/projects/{project['gid']}/sections"
         yield from client.pages(path, SECTION_FIELDS, f"sections of project {_named(project)}")
 
@@ -251,7 +258,15 @@ def asana_source(
     )
     def tasks(project: Dict[str, Any]) -> Iterator[TDataItems]:
         yield from capture.sweep_gone_projects()
+        if modes.skips_project(project):  # the workspace's events and search stand in for it
+            yield from modes.changes(project)
+            capture.finish(project, ProjectEvents())
+            return
         events = capture.begin(project)  # before the listing: what changes meanwhile is in the next events
+        yield from modes.changes(project)
+        if modes.quiet(project, events):  # per-project events: nothing changed, nothing to list
+            capture.finish(project, events)
+            return
         exported = full_loads.for_project(project, full_load=not cursors.previous())
         if exported is not None:  # the workspace's tasks come in its export (export.py)
             for page in exported.pages:

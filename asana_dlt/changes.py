@@ -71,6 +71,8 @@ class ProjectEvents:
     story_tasks: Set[str] = field(default_factory=set)  # tasks whose stories were added or changed
     deleted_stories: Dict[str, Set[str]] = field(default_factory=dict)  # task gid -> story gids
     known: Optional[Dict[str, str]] = None  # when reconciling: modified_at per loaded top-level task
+    seen: int = 0  # events read: none means nothing in the project changed
+    sections: Set[str] = field(default_factory=set)  # projects whose sections (or the project) changed
 
     def take(self, event: Dict[str, Any]) -> None:
         """Sorts one event; later events of a gid override earlier ones (deleted, then undeleted)."""
@@ -79,6 +81,11 @@ class ProjectEvents:
         parent = (event.get("parent") or {}).get("gid")
         if not gid:
             return
+        self.seen += 1
+        if kind == "section" and parent:
+            self.sections.add(parent)
+        elif kind == "project":
+            self.sections.add(gid)
         if kind == "task":
             if action == "deleted":
                 self.deleted.add(gid)
@@ -193,6 +200,8 @@ class ChangeCapture:
         self._story_tombstones: Dict[str, Set[str]] = {}
         self._story_checks: Set[str] = set()
         self._now = to_asana_time(pendulum.now("UTC"))
+        self._events: Dict[str, Optional[ProjectEvents]] = {}
+        self._event_locks: Dict[str, threading.Lock] = {}
 
     # ---- bookkeeping -----------------------------------------------------------------------
 
@@ -288,10 +297,21 @@ class ChangeCapture:
             yield from self._verify(known, entry.get("modified_since"), whole=True)
             self.cursors.forget(gid)
 
+    def project_events(self, project: Dict[str, Any]) -> Optional[ProjectEvents]:
+        """The project's events since its stored token, read once per run whoever asks first
+        (its `tasks`, or its `sections` deciding whether to list them again)."""
+        with self._lock:
+            lock = self._event_locks.setdefault(project["gid"], threading.Lock())
+        with lock:
+            if project["gid"] not in self._events:
+                sync = self.cursors.previous_entries().get(project["gid"], {}).get("sync")
+                self._events[project["gid"]] = read_events(self.client, project, sync)
+            return self._events[project["gid"]]
+
     def begin(self, project: Dict[str, Any]) -> ProjectEvents:
         """Reads the project's events, or says why it must be reconciled instead."""
         entry = self.cursors.previous_entries().get(project["gid"], {})
-        events = read_events(self.client, project, entry.get("sync"))
+        events = self.project_events(project)
         if events is None:
             return ProjectEvents(sync=entry.get("sync"))
         if events.reconcile and not entry.get("modified_since"):
@@ -307,15 +327,19 @@ class ChangeCapture:
             self.memory.claim_stories(gid)
         return events
 
-    def apply(self, project: Dict[str, Any], events: ProjectEvents, listed: Set[str]) -> Iterator[List[Any]]:
+    def apply(
+        self, project: Optional[Dict[str, Any]], events: ProjectEvents, listed: Set[str], cursor: Optional[str] = None
+    ) -> Iterator[List[Any]]:
         """After the project's listing: what only the events (or the reconciliation) reveal.
 
         Args:
-            project: The project.
-            events: What `begin` found.
-            listed: Gids of the top-level tasks the listing returned.
+            project: The project; None for a whole workspace's events (`workspace_changes.py`).
+            events: What `begin` (or the workspace's events) found.
+            listed: Gids of the tasks the listing (or the search) returned.
+            cursor: Up to when the tasks were loaded, when `project` is None.
         """
-        cursor = self.cursors.since(project["gid"])
+        if project is not None:
+            cursor = self.cursors.since(project["gid"])
         if events.known is not None:
             yield from self._verify(set(events.known) - listed, None)
         if events.deleted:

@@ -200,6 +200,12 @@ SINGLE_OBJECT_FIELDS: Dict[str, Tuple[str, ...]] = {
 # `GET /events` takes no paging parameters; it answers 100 events at a time with `has_more`.
 EVENTS_PARAMS: Tuple[str, ...] = ("resource", "sync")
 
+# Task search (`GET /workspaces/{workspace_gid}/tasks/search`) has no offsets and no declared
+# `limit`: it is paged by moving `modified_at.after`, sorted by `modified_at` ascending.
+SEARCH_PARAMS: Tuple[str, ...] = ("modified_at.after", "sort_by", "sort_ascending")
+# `GET /workspaces/{workspace_gid}/events` takes only the sync token; 1,000 events a call.
+WORKSPACE_EVENTS_PARAMS: Tuple[str, ...] = ("sync",)
+
 # Query parameters each endpoint is sent, beyond `opt_fields`, `limit` and `offset`.
 PARAMS_BY_ENDPOINT: Dict[str, Tuple[str, ...]] = {
     "/users": ("workspace",),

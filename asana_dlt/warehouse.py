@@ -121,6 +121,13 @@ class Warehouse:
             row.pop("_asana_nested", None)
         return list(roots.values())
 
+    def table_rows(self, table: str) -> List[Dict[str, Any]]:
+        """Every loaded row of a small table without child tables (sections), as dlt would read them in."""
+        rows = self._rows("SELECT * FROM {t}", table)
+        for row in rows:
+            row.pop("_dlt_id", None)
+        return rows
+
     def _rows(self, sql: str, table: str) -> List[Dict[str, Any]]:
         pipeline = dlt.current.pipeline()
         with self._lock, pipeline.sql_client() as client:

@@ -1,0 +1,287 @@
+"""Which change capture each workspace runs in, and the workspace-level one.
+
+Per-project events (`changes.py`) cost a request per project every run, and polling adds a task
+and a sections listing per project: 2,000 to 6,000 requests for a big organization to learn that
+almost nothing changed. Asana has two workspace-wide alternatives, both on paid plans only:
+`GET /workspaces/{gid}/events` (every event of the workspace, 1,000 a call) and task search
+(`GET /workspaces/{gid}/tasks/search`, 100 tasks a call, its own 60/min limit, no offsets). What
+Asana answers decides each workspace's mode, said in one log line per workspace:
+
+- `workspace`: workspace events and search answer. An idle run costs one events and one search
+  request per workspace. Search returns the changed tasks (subtasks too) whole, 100 a request,
+  paged by moving `modified_at.after`; the events name what search cannot show (deletes of
+  tasks, subtasks and stories, moves that leave `modified_at` alone, changed sections), handled
+  by the same code as per-project events. Sections are listed again only for projects whose
+  sections or project changed.
+- `project-events`: search answers (a paid workspace) but workspace events do not (402/403).
+  One events request per project; a project's tasks and sections are listed only when its
+  events show a change. One search per workspace and run catches a top-level change whose event
+  Asana lost (it delivers events at most once), the job polling did.
+- `polling`: search answers 402/403 (a free workspace): every project is listed every run, beside
+  its events, as before.
+
+Every mode keeps the guarantees of `changes.py`: a project seen for the first time, one whose
+token expired, or whose weekly check is due is reconciled by the per-project path; deleted
+projects are swept from the project listing. A workspace whose own token is new or expired runs
+this one time on the per-project path, whose tokens and cursors are still valid or reconcile.
+"""
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Set
+
+import dlt
+import pendulum
+from dlt.common import logger
+from dlt.sources.helpers.rest_client.paginators import BasePaginator
+from requests import Request, Response
+
+from .changes import ChangeCapture, ProjectEvents, _pass_412
+from .helpers import AsanaClient, AsanaMalformedResponse, _body, _raise_asana_errors, _SkipObject
+from .incremental import to_asana_time
+from .settings import SEARCH_PARAMS, TASK_FIELDS
+
+WORKSPACE = "workspace"
+PROJECT_EVENTS = "project-events"
+POLLING = "polling"
+SEARCH_CAP = 100  # results per search call; Asana declares no `limit` or offset for it
+_REFUSED = (402, 403)
+
+
+class ModifiedAtPaginator(BasePaginator):
+    """Pages task search, which has no offsets: the next page asks for tasks modified after the
+    last one of this page, minus a millisecond so that tasks sharing it are not skipped (the
+    caller drops the repeats). It stops at a short page, or at a full page with nothing new."""
+
+    def __init__(self, after: str) -> None:
+        super().__init__()
+        self.after = after
+        self.seen: Set[str] = set()
+        self.exhausted = True  # False when it stopped on a full page of repeats: more may follow
+
+    def init_request(self, request: Request) -> None:
+        request.params[SEARCH_PARAMS[0]] = self.after
+
+    def update_state(self, response: Response, data: Optional[List[Any]] = None) -> None:
+        page = data or []
+        new = [task["gid"] for task in page if task["gid"] not in self.seen]
+        self.seen.update(new)
+        if len(page) < SEARCH_CAP or not new:
+            self.exhausted = len(page) < SEARCH_CAP
+            self._has_next_page = False
+            return
+        last = pendulum.parse(page[-1]["modified_at"]).subtract(microseconds=1000)
+        self.after = to_asana_time(last)
+
+    def update_request(self, request: Request) -> None:
+        request.params[SEARCH_PARAMS[0]] = self.after
+
+
+@dataclass
+class WorkspacePlan:
+    """How one workspace's changes are captured in this run, decided once from Asana's answers."""
+
+    gid: str
+    mode: str
+    events: Optional[ProjectEvents] = None  # the workspace's events; None: per-project path this run
+    hits: List[Dict[str, Any]] = field(default_factory=list)  # tasks search found changed
+    searched: Optional[str] = None  # the search's `modified_at.after` of this run
+    yielded: bool = False
+
+
+class WorkspaceChanges:
+    """Decides each workspace's mode, reads its workspace-level changes once, keeps its state.
+
+    Args:
+        client: The run's Asana client.
+        capture: The per-project change capture, whose deletes and reads are reused.
+    """
+
+    def __init__(self, client: AsanaClient, capture: ChangeCapture) -> None:
+        self.client, self.capture = client, capture
+        self._lock = threading.Lock()
+        self._plans: Dict[str, WorkspacePlan] = {}
+        self._locks: Dict[str, threading.Lock] = {}
+        self._names: Dict[str, str] = {}
+        self._previous: Optional[Dict[str, Dict[str, Any]]] = None
+        self._sections: Optional[Dict[str, List[Dict[str, Any]]]] = None
+
+    # ---- state: {"workspaces": {gid: {"sync": ..., "searched_until": ...}}} in `tasks` ------------
+
+    def _state(self) -> Dict[str, Dict[str, Any]]:
+        return dlt.current.resource_state("tasks").setdefault("workspaces", {})  # type: ignore[no-any-return]
+
+    def _previous_entry(self, gid: str) -> Dict[str, Any]:
+        with self._lock:
+            if self._previous is None:
+                self._previous = {g: dict(e) for g, e in self._state().items()}
+            return self._previous.get(gid, {})
+
+    def _store(self, gid: str, **values: Any) -> None:
+        with self._lock:
+            self._state().setdefault(gid, {}).update({k: v for k, v in values.items() if v})
+
+    # ---- the plan ----------------------------------------------------------------------------
+
+    def know(self, workspaces: List[Dict[str, Any]]) -> None:
+        """Names for the log line, from the `workspaces` resource."""
+        with self._lock:
+            self._names.update({w["gid"]: f"{w.get('name')!r} ({w['gid']})" for w in workspaces})
+
+    def plan(self, project: Dict[str, Any]) -> WorkspacePlan:
+        """The plan of the project's workspace, made by whoever asks first."""
+        gid = (project.get("workspace") or {}).get("gid", "")
+        with self._lock:
+            lock = self._locks.setdefault(gid, threading.Lock())
+        with lock:
+            if gid not in self._plans:
+                self._plans[gid] = self._decide(gid)
+            return self._plans[gid]
+
+    def _decide(self, gid: str) -> WorkspacePlan:
+        previous = self._previous_entry(gid)
+        name = self._names.get(gid, gid)
+        search_status, hits, searched = self._search(gid, previous.get("searched_until"))
+        if search_status in _REFUSED:
+            why = f"search answered {search_status} ({'not on this plan' if search_status == 402 else 'not allowed for this token'})"
+            logger.info(f"Workspace {name}: change capture by polling every project (events plus a task and a sections listing per project): {why}.")
+            return WorkspacePlan(gid, POLLING)
+        events_status, events = self._workspace_events(gid, previous.get("sync"))
+        if events_status in _REFUSED:
+            why = f"workspace events answered {events_status} ({'not on this plan' if events_status == 402 else 'not allowed for this token'})"
+            logger.info(
+                f"Workspace {name}: change capture by per-project events (one request per project; tasks and"
+                f" sections listed only where events show a change, one search per run for lost events): {why}."
+            )
+            return WorkspacePlan(gid, PROJECT_EVENTS, hits=hits, searched=searched)
+        if events is None:
+            logger.info(
+                f"Workspace {name}: change capture by workspace events and search; this run takes the first"
+                " workspace sync token (none stored, or it expired), so its projects are checked one by one once."
+            )
+            return WorkspacePlan(gid, WORKSPACE, hits=hits, searched=searched)
+        logger.info(
+            f"Workspace {name}: change capture by workspace events and search ({events.seen} event(s),"
+            f" {len(hits)} changed task(s) found): no request per project."
+        )
+        return WorkspacePlan(gid, WORKSPACE, events=events, hits=hits, searched=searched)
+
+    def _workspace_events(self, gid: str, sync: Optional[str]) -> "tuple[Optional[int], Optional[ProjectEvents]]":
+        """(status, events): 402/403 when the plan or token lacks them; None events after a 412."""
+        found, token = ProjectEvents(), sync
+        while True:
+            try:
+                response = self.client.get(
+                    f"/workspaces/{gid}/events",
+                    params={"sync": token} if token else {},
+                    hooks={"response": [self.client._count_response, _pass_412]},
+                )
+            except _SkipObject as exc:
+                return exc.status, None
+            body = _body(response)
+            if not isinstance(body, dict) or not body.get("sync"):
+                raise AsanaMalformedResponse(
+                    f"Asana answered GET /workspaces/{gid}/events without a sync token; nothing was loaded."
+                    " Check base_url (it must end in /api/1.0) and retry."
+                )
+            if response.status_code == 412:
+                self._store(gid, sync=body["sync"])
+                return 412, None
+            for event in body.get("data") or []:
+                found.take(event)
+            token = found.sync = body["sync"]
+            if not body.get("has_more"):
+                self._store(gid, sync=token)
+                return 200, found
+
+    def _search(self, gid: str, after: Optional[str]) -> "tuple[Optional[int], List[Dict[str, Any]], Optional[str]]":
+        """(status, tasks modified after `after`, the `after` used). Without a stored point, the
+        newest task's `modified_at` (Asana's clock, not ours) becomes it, for the next run."""
+        path = f"/workspaces/{gid}/tasks/search"
+        sort_by, ascending = SEARCH_PARAMS[1], SEARCH_PARAMS[2]
+        hooks = {"response": [self.client._count_response, _raise_asana_errors]}
+        if after is None:
+            try:
+                response = self.client.get(
+                    path, params={sort_by: "modified_at", ascending: "false", "opt_fields": "modified_at"}, hooks=hooks
+                )
+            except _SkipObject as exc:
+                return exc.status, [], None
+            newest = max((t.get("modified_at") or "" for t in self.client.extract_response(response, "data")), default="")
+            self._store(gid, searched_until=newest or None)
+            return 200, [], None
+        paginator = ModifiedAtPaginator(after)
+        params = {sort_by: "modified_at", ascending: "true", "opt_fields": ",".join(TASK_FIELDS)}
+        hits: Dict[str, Dict[str, Any]] = {}
+        try:
+            for page in self.client.paginate(path, params=params, paginator=paginator, hooks=hooks):
+                hits.update((task["gid"], task) for task in page)
+        except _SkipObject as exc:
+            return exc.status, [], None
+        newest = max([after, *(t.get("modified_at") or "" for t in hits.values())])
+        self._store(gid, searched_until=newest)
+        return 200, list(hits.values()), after
+
+    # ---- per project ---------------------------------------------------------------------------
+
+    def skips_project(self, project: Dict[str, Any]) -> bool:
+        """True when the workspace's events stand in for this project's events and listings: it
+        was loaded before and its periodic full check is not due."""
+        plan = self.plan(project)
+        if plan.mode != WORKSPACE or plan.events is None:
+            return False
+        entry = self.capture.cursors.previous_entries().get(project["gid"], {})
+        if not entry.get("modified_since") or entry.get("workspace") != plan.gid:
+            return False
+        days = self.capture.reconcile_every_days
+        if days and entry.get("reconciled_at"):
+            return (pendulum.now("UTC") - pendulum.parse(entry["reconciled_at"])).in_days() < days
+        return True
+
+    def quiet(self, project: Dict[str, Any], events: ProjectEvents) -> bool:
+        """In per-project events mode: nothing in the project changed, so it is not listed."""
+        plan = self.plan(project)
+        return plan.mode == PROJECT_EVENTS and not events.reconcile and not events.seen
+
+    def changes(self, project: Dict[str, Any]) -> Iterator[List[Any]]:
+        """Once per workspace and run: what search found and what the workspace's events name."""
+        plan = self.plan(project)
+        with self._lock:
+            if plan.yielded:
+                return
+            plan.yielded = True
+        if plan.hits:
+            fresh, _ = self.capture.sorter.sort(plan.hits, plan.searched)
+            if fresh:
+                yield fresh
+        if plan.events is not None:
+            events = plan.events
+            for gid in events.story_tasks:
+                self.capture.memory.claim_stories(gid)
+            yield from self.capture.apply(None, events, {t["gid"] for t in plan.hits}, plan.searched)
+
+    # ---- sections ------------------------------------------------------------------------------
+
+    def kept_sections(self, project: Dict[str, Any]) -> Optional[List[Dict[str, Any]]]:
+        """The project's sections as loaded, when no event says they changed; None: list them."""
+        plan = self.plan(project)
+        entry = self.capture.cursors.previous_entries().get(project["gid"], {})
+        if plan.mode == POLLING or not entry.get("modified_since"):
+            return None
+        if plan.mode == WORKSPACE:
+            if plan.events is None or project["gid"] in plan.events.sections:
+                return None
+        else:
+            events = self.capture.project_events(project)
+            if events is None or events.reconcile or project["gid"] in events.sections:
+                return None
+        rows = self._loaded_sections().get(project["gid"])
+        return rows or None  # none loaded (sections were not selected before): list them
+
+    def _loaded_sections(self) -> Dict[str, List[Dict[str, Any]]]:
+        with self._lock:
+            if self._sections is None:
+                self._sections = {}
+                for row in self.capture.warehouse.table_rows("sections"):
+                    self._sections.setdefault(str(row.get("project__gid")), []).append(row)
+            return self._sections
