@@ -144,23 +144,23 @@ class WorkspaceChanges:
         search_status, hits, searched = self._search(gid, previous.get("searched_until"))
         if search_status in _REFUSED:
             why = f"search answered {search_status} ({'not on this plan' if search_status == 402 else 'not allowed for this token'})"
-            logger.info(f"Workspace {name}: change capture by polling every project (events plus a task and a sections listing per project): {why}.")
+            logger.warning(f"Workspace {name}: change capture by polling every project (events plus a task and a sections listing per project): {why}.")
             return WorkspacePlan(gid, POLLING)
         events_status, events = self._workspace_events(gid, previous.get("sync"))
         if events_status in _REFUSED:
             why = f"workspace events answered {events_status} ({'not on this plan' if events_status == 402 else 'not allowed for this token'})"
-            logger.info(
+            logger.warning(
                 f"Workspace {name}: change capture by per-project events (one request per project; tasks and"
                 f" sections listed only where events show a change, one search per run for lost events): {why}."
             )
             return WorkspacePlan(gid, PROJECT_EVENTS, hits=hits, searched=searched)
         if events is None:
-            logger.info(
+            logger.warning(
                 f"Workspace {name}: change capture by workspace events and search; this run takes the first"
                 " workspace sync token (none stored, or it expired), so its projects are checked one by one once."
             )
             return WorkspacePlan(gid, WORKSPACE, hits=hits, searched=searched)
-        logger.info(
+        logger.warning(
             f"Workspace {name}: change capture by workspace events and search ({events.seen} event(s),"
             f" {len(hits)} changed task(s) found): no request per project."
         )

@@ -204,8 +204,10 @@ def kind_of(path: str) -> str:
         return "users"
     if parts == ["tasks"]:
         return "tasks"
-    if parts == ["events"]:
+    if parts == ["events"] or (len(parts) == 3 and parts[0] == "workspaces" and parts[2] == "events"):
         return "events"
+    if len(parts) == 4 and parts[0] == "workspaces" and parts[2:] == ["tasks", "search"]:
+        return "tasks"
     if len(parts) == 3 and parts[0] == "tasks" and parts[2] in ("subtasks", "stories"):
         return parts[2]
     return "other"

@@ -65,6 +65,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="cpu, memory and formats load every resource but stories (~1 request per task)",
     )
     parser.add_argument("--seed", type=int, default=1, help="simulator seed (default: 1)")
+    parser.add_argument("--big-org-projects", type=int, default=None, metavar="N",
+                        help="big-org: projects instead of 2,000 (e.g. 200 for a tenth of the size)")
+    parser.add_argument("--big-org-tasks", type=int, default=None, metavar="N",
+                        help="big-org: tasks instead of 100,000 (keep 50 per project)")
     return parser.parse_args(argv)
 
 
@@ -174,6 +178,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         log,
         args.seed,
         args.cpu_without_stories,
+        args.big_org_projects,
+        args.big_org_tasks,
     )
     rows: List[Row] = []
     try:
