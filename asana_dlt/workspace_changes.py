@@ -45,7 +45,8 @@ WORKSPACE = "workspace"
 PROJECT_EVENTS = "project-events"
 POLLING = "polling"
 SEARCH_CAP = 100  # results per search call; Asana declares no `limit` or offset for it
-_REFUSED = (402, 403)
+_WHY = {402: "not on this workspace's plan", 403: "not allowed for this token", 404: "not served here"}
+_REFUSED = (402, 403, 404)  # 404: an Asana (or proxy) without the endpoint
 
 
 class ModifiedAtPaginator(BasePaginator):
@@ -143,12 +144,12 @@ class WorkspaceChanges:
         name = self._names.get(gid, gid)
         search_status, hits, searched = self._search(gid, previous.get("searched_until"))
         if search_status in _REFUSED:
-            why = f"search answered {search_status} ({'not on this plan' if search_status == 402 else 'not allowed for this token'})"
+            why = f"search answered {search_status} ({_WHY.get(search_status)})"
             logger.warning(f"Workspace {name}: change capture by polling every project (events plus a task and a sections listing per project): {why}.")
             return WorkspacePlan(gid, POLLING)
         events_status, events = self._workspace_events(gid, previous.get("sync"))
         if events_status in _REFUSED:
-            why = f"workspace events answered {events_status} ({'not on this plan' if events_status == 402 else 'not allowed for this token'})"
+            why = f"workspace events answered {events_status} ({_WHY.get(events_status)})"
             logger.warning(
                 f"Workspace {name}: change capture by per-project events (one request per project; tasks and"
                 f" sections listed only where events show a change, one search per run for lost events): {why}."

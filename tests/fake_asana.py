@@ -126,6 +126,8 @@ class FakeAsana:
                 failure.times -= 1
                 body = failure.body if failure.body is not None else json.dumps({"errors": [{"message": f"fake {failure.status}"}]})
                 return failure.status, failure.headers, body
+        if path.endswith(("/tasks/search", "/events")) and path.startswith("/workspaces/"):  # a free workspace
+            return 402, {}, json.dumps({"errors": [{"message": "This feature is only available to premium workspaces."}]})
         if path == "/events":  # no change is ever recorded here: a fresh token, then no events
             if not params.get("sync"):
                 return 412, {}, json.dumps({"errors": [{"message": "Sync token invalid"}], "sync": "fake-sync"})
