@@ -214,6 +214,11 @@ class ChangeCapture:
             self._listed = listed
             self._expected = len(projects)
 
+    def workspace_of(self, project_gid: str) -> str:
+        """The workspace whose listing had this project (for a project record without `workspace`)."""
+        with self._lock:
+            return next((ws for ws, gids in (self._listed or {}).items() if project_gid in gids), "")
+
     def _finished(self, project: Dict[str, Any], reason: Optional[str]) -> None:
         """Counts finished projects; the last one logs the run's one reconciliation line."""
         with self._lock:

@@ -131,7 +131,7 @@ class WorkspaceChanges:
 
     def plan(self, project: Dict[str, Any]) -> WorkspacePlan:
         """The plan of the project's workspace, made by whoever asks first."""
-        gid = (project.get("workspace") or {}).get("gid", "")
+        gid = (project.get("workspace") or {}).get("gid") or self.capture.workspace_of(project["gid"])
         with self._lock:
             lock = self._locks.setdefault(gid, threading.Lock())
         with lock:
@@ -140,6 +140,8 @@ class WorkspaceChanges:
             return self._plans[gid]
 
     def _decide(self, gid: str) -> WorkspacePlan:
+        if not gid:  # a project record without its workspace: nothing workspace-wide to ask
+            return WorkspacePlan(gid, POLLING)
         previous = self._previous_entry(gid)
         name = self._names.get(gid, gid)
         search_status, hits, searched = self._search(gid, previous.get("searched_until"))

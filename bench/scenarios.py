@@ -72,7 +72,8 @@ class Sizes:
 FULL = Sizes("full", 2000, 20, 1500, 50.0, 100.0, 100_000, 20, 10_000, 0.01, 3600.0)
 # Quick: a quota of 3,000/min still makes the limiter pace ~100 requests (its burst is 50);
 # 500 tasks in 4 projects still page the tasks listings.
-QUICK = Sizes("quick", 60, 4, 3000, 5.0, 5.0, 500, 4, 150, 0.01, 300.0, 500, 40, 0.01, 30_000, 5.0)
+# Its big-org (three modes, nine runs) has 120 tasks in 12 projects; a 1% change still changes one.
+QUICK = Sizes("quick", 60, 4, 3000, 5.0, 5.0, 500, 4, 150, 0.01, 300.0, 120, 12, 0.01, 30_000, 5.0)
 
 
 def _steps(result: Dict[str, Any]) -> str:
@@ -604,13 +605,21 @@ class Bench:
             # watching the projects: shown apart, and the goal is checked on both figures.
             per_change = by_kind.get("stories", 0) + by_kind.get("other", 0) + by_kind.get("subtasks", 0)
             watching = (row.requests - per_change) / projects
-            row.details.update(requests_per_project=per_project, watching_per_project=watching, mode=mode)
-            row.targets = [Target(f"req/project ({mode} goal)", per_project, goal)] if goal else []
-            if goal and name == "incremental":
-                row.targets = [Target(f"req/project w/o changed tasks' own ({mode} goal)", watching, goal)]
+            # Requests made for one project (its events, tasks and sections listings), without the
+            # workspace-level ones (workspaces, projects per 100, tags, teams, users, workspace events, search).
+            own = sum(1 for r in run.records if r.path == "/events" or r.path == "/tasks" or r.path.endswith("/sections"))
+            row.details.update(requests_per_project=per_project, watching_per_project=watching,
+                               project_requests_per_project=own / projects, mode=mode)
+            # Workspace mode: the goal is on every request; per-project events: on the requests made per project.
+            figure = watching if mode == "workspace" else own / projects
+            label = "req/project" if mode == "workspace" else "per-project req/project"
+            if name == "incremental":
+                label += " w/o changed tasks' own"
+            row.targets = [Target(f"{label} ({mode} goal)", figure, goal)] if goal else []
             row.notes.insert(
                 0,
-                f"{mode} mode: {per_project:.3f} requests per project, {watching:.3f} without the changed tasks' own"
+                f"{mode} mode: {per_project:.3f} requests per project, {watching:.3f} without the changed tasks' own,"
+                f" {own / projects:.3f} made per project (events, tasks and sections listings)"
                 f" ({row.requests:,} requests, {projects:,} projects, {tasks_n:,} tasks; events {by_kind.get('events', 0):,},"
                 f" tasks/search {by_kind.get('tasks', 0):,}, sections {by_kind.get('sections', 0):,}, stories"
                 f" {by_kind.get('stories', 0):,}, tasks read one by one {by_kind.get('other', 0):,}); {what};"

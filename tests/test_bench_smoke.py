@@ -132,18 +132,23 @@ def test_quick_bench_prints_a_row_per_scenario() -> None:
 
 
 def test_quick_big_org_prints_requests_per_project() -> None:
-    """The big-org scenario measures an idle and an incremental run after a full load."""
+    """The big-org scenario measures an idle and an incremental run after a full load, per mode."""
     done = subprocess.run(
         [sys.executable, "bench/run.py", "--quick", "--scenario", "big-org"],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=400,
     )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     rows = {r[0]: r for r in _rows(done.stdout)}
-    assert set(rows) == {"big-org:idle", "big-org:incremental"}, done.stdout
-    # Polling mode: at least a tasks and a sections listing per project (40 in --quick).
-    idle = int(rows["big-org:idle"][1])
-    assert idle >= 2 * 40 and f"{idle / 40:.3f} requests per project" in done.stdout
-    assert int(rows["big-org:incremental"][1]) > idle  # the changed tasks' stories
+    modes = ("polling", "project-events", "workspace")
+    assert set(rows) == {f"big-org:{m}:{run}" for m in modes for run in ("idle", "incremental")}, done.stdout
+    idle = {m: int(rows[f"big-org:{m}:idle"][1]) for m in modes}
+    projects = 12  # in --quick
+    # Polling: at least a tasks and a sections listing per project; workspace mode: none per project.
+    assert idle["polling"] >= 2 * projects and f"{idle['polling'] / projects:.3f} requests per project" in done.stdout
+    assert idle["workspace"] < idle["project-events"] < idle["polling"]
+    assert "workspace mode: " in done.stdout and "0.000 made per project" in done.stdout
+    for mode in modes:
+        assert int(rows[f"big-org:{mode}:incremental"][1]) > idle[mode]  # the changed tasks' stories
