@@ -264,7 +264,8 @@ def asana_source(
             return
         events = capture.begin(project)  # before the listing: what changes meanwhile is in the next events
         yield from modes.changes(project)
-        if modes.quiet(project, events):  # per-project events: nothing changed, nothing to list
+        if modes.quiet(project, events):  # per-project events: search has the changed tasks, no listing
+            yield from capture.apply(project, events, modes.found(project))
             capture.finish(project, events)
             return
         exported = full_loads.for_project(project, full_load=not cursors.previous())

@@ -14,9 +14,10 @@ Asana answers decides each workspace's mode, said in one log line per workspace:
   by the same code as per-project events. Sections are listed again only for projects whose
   sections or project changed.
 - `project-events`: search answers (a paid workspace) but workspace events do not (402/403).
-  One events request per project; a project's tasks and sections are listed only when its
-  events show a change. One search per workspace and run catches a top-level change whose event
-  Asana lost (it delivers events at most once), the job polling did.
+  One events request per project and no listing: the workspace's one search per run returns the
+  changed tasks whole (and catches a change whose event Asana lost: it delivers events at most
+  once, the job polling did), the events name the rest (deletes, moves, deleted stories).
+  Sections are listed only where the events show a section or project change.
 - `polling`: search answers 402/403 (a free workspace): every project is listed every run, beside
   its events, as before.
 
@@ -242,9 +243,16 @@ class WorkspaceChanges:
         return True
 
     def quiet(self, project: Dict[str, Any], events: ProjectEvents) -> bool:
-        """In per-project events mode: nothing in the project changed, so it is not listed."""
+        """In per-project events mode: the project is not listed, because nothing in it changed or
+        because this run's search already returned its changed tasks (the events name the rest)."""
         plan = self.plan(project)
-        return plan.mode == PROJECT_EVENTS and not events.reconcile and not events.seen
+        if plan.mode != PROJECT_EVENTS or events.reconcile:
+            return False
+        return not events.seen or plan.searched is not None
+
+    def found(self, project: Dict[str, Any]) -> Set[str]:
+        """Gids of the tasks this run's search returned in the project's workspace."""
+        return {task["gid"] for task in self.plan(project).hits}
 
     def changes(self, project: Dict[str, Any]) -> Iterator[List[Any]]:
         """Once per workspace and run: what search found and what the workspace's events name."""
@@ -253,10 +261,10 @@ class WorkspaceChanges:
             if plan.yielded:
                 return
             plan.yielded = True
-        if plan.hits:
-            fresh, _ = self.capture.sorter.sort(plan.hits, plan.searched)
-            if fresh:
-                yield fresh
+            # Sorted (taken) before any other project's events are applied, so none reads them again.
+            fresh, _ = self.capture.sorter.sort(plan.hits, plan.searched) if plan.hits else ([], [])
+        if fresh:
+            yield fresh
         if plan.events is not None:
             events = plan.events
             for gid in events.story_tasks:
