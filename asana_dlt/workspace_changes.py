@@ -40,7 +40,7 @@ from requests import Request, Response
 from .changes import ChangeCapture, ProjectEvents, _pass_412
 from .helpers import AsanaClient, AsanaMalformedResponse, _body, _raise_asana_errors, _SkipObject
 from .incremental import to_asana_time
-from .settings import SEARCH_PARAMS, TASK_FIELDS
+from .settings import SEARCH_PARAMS, TASK_FIELDS, WORKSPACE_EVENTS_PARAMS
 
 WORKSPACE = "workspace"
 PROJECT_EVENTS = "project-events"
@@ -177,7 +177,7 @@ class WorkspaceChanges:
             try:
                 response = self.client.get(
                     f"/workspaces/{gid}/events",
-                    params={"sync": token} if token else {},
+                    params={WORKSPACE_EVENTS_PARAMS[0]: token} if token else {},
                     hooks={"response": [self.client._count_response, _pass_412]},
                 )
             except _SkipObject as exc:

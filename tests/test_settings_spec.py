@@ -58,6 +58,17 @@ def test_events_parameters_are_declared(spec: Dict[str, Any]) -> None:
     assert sorted(set(settings.EVENTS_PARAMS) - declared) == []
 
 
+def test_workspace_events_and_search_parameters_are_declared(spec: Dict[str, Any]) -> None:
+    """Workspace events take only `sync`; search is sent `modified_at.after`, `sort_by`,
+    `sort_ascending` and the tasks' fields, never `limit` or `offset` (it declares neither)."""
+    events = {p["name"] for p in _parameters(spec, "/workspaces/{workspace_gid}/events") if p["in"] == "query"}
+    assert sorted(set(settings.WORKSPACE_EVENTS_PARAMS) - events) == []
+    search = {p["name"]: p for p in _parameters(spec, "/workspaces/{workspace_gid}/tasks/search") if p["in"] == "query"}
+    assert sorted(set(settings.SEARCH_PARAMS) - set(search)) == [] and not {"limit", "offset"} & set(search)
+    allowed = set(search["opt_fields"]["schema"]["items"]["enum"]) | {"gid", "resource_type"}
+    assert sorted(set(settings.TASK_FIELDS) - allowed) == []
+
+
 def test_field_lists_ask_for_what_analytics_need() -> None:
     needed = {
         "assignee", "created_at", "modified_at", "completed", "completed_at", "completed_by", "due_on", "due_at",
