@@ -12,6 +12,11 @@ Events: a client that keeps the warehouse equal to Asana (deletes, subtask chang
 project's events (`GET /events`): on a first load one request per project, answered 412 with the
 first sync token; on a later run ⌈events in the project's stream since then / 100⌉ pages, at least
 one (an empty stream still costs the request that finds it empty).
+
+Change-capture mode: a client that uses the cheapest change capture a workspace allows must ask
+each workspace once per run which it has; one task search per workspace does (402 on a free
+workspace, where polling follows; in the paid modes the same request returns the changed tasks,
+see `asana_dlt/workspace_changes.py`). Counted with the `tasks` listings.
 """
 
 import math
@@ -104,6 +109,7 @@ def full_load_bound(store: Any, resources: Optional[Iterable[str]] = None) -> Co
         if "events" in needed:
             bound["events"] += len(store.records["project"])  # the 412 that hands out the first token
         if "tasks" in needed:
+            bound["tasks"] += len(store.records["workspace"])  # the search that tells the plan
             for gid in store.records["project"]:
                 bound["tasks"] += pages(len(_project_tasks(store, gid)))
         if "subtasks" in needed:
@@ -146,6 +152,7 @@ def incremental_bound(
                 bound["events"] += pages((events or {}).get(gid, 0))
         bound["catalog"] += _catalog_listings(store) if resources is None else 0
         if "tasks" in needed:
+            bound["tasks"] += len(store.records["workspace"])  # the search that tells the plan
             for gid in store.records["project"]:
                 bound["tasks"] += pages(sum(1 for t in _project_tasks(store, gid) if t in changed))
         if "stories" in needed:

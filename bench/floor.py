@@ -44,8 +44,8 @@ def listings_from_log(records: List[Any]) -> List[Dict[str, Any]]:
     out: List[Dict[str, Any]] = []
     for rec in records:
         kind = kind_of(rec.path)
-        if rec.method != "GET" or kind not in TABLE_OF_KIND:
-            continue
+        if rec.method != "GET" or rec.status != 200 or kind not in TABLE_OF_KIND:
+            continue  # a refused request (the search that answers a free workspace 402) listed nothing
         params = {k: v for k, v in rec.params.items() if k != "offset"}
         key = (rec.path, tuple(sorted(params.items())))
         if key not in seen:

@@ -56,7 +56,7 @@ def oas() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def shared_sim() -> Iterator[AsanaSim]:
     """Read-only simulator for the whole session; tests must not write to it."""
-    with AsanaSim(token=TOKEN, config=SimConfig(seed=3, tasks=150, projects=6, enterprise=True)) as sim:
+    with AsanaSim(token=TOKEN, config=SimConfig(seed=3, tasks=150, projects=6, enterprise=True, search=True)) as sim:
         yield sim
 
 

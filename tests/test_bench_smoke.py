@@ -66,7 +66,7 @@ def test_full_load_bound_counted_by_hand() -> None:
         "teams": 1,  # only the organization is asked
         "users": 2,  # 3 users in Org, 2 in Plain
         "events": 2,  # one per project: the 412 that hands out its first sync token
-        "tasks": 3,  # 150 tasks in P1 (2 pages), 1 in P2
+        "tasks": 5,  # 150 tasks in P1 (2 pages), 1 in P2, and one search per workspace (its plan)
         "subtasks": 3,  # 101 subtasks (2 pages) + 1 nested subtask (1 page)
         "stories": 255,  # 252 tasks, +2 pages for 250 stories, +1 for 100 + 1 written
         # The catalog's default tables, all empty here: 7 listings per workspace (custom fields,
@@ -74,13 +74,13 @@ def test_full_load_bound_counted_by_hand() -> None:
         # project (memberships, task templates, status updates), 1 per team.
         "catalog": 2 * 7 + 2 * 3 + 1,
     }
-    assert sum(bound.values()) == 273 + 21
+    assert sum(bound.values()) == 275 + 21
 
 
 def test_bound_of_a_subset_of_resources() -> None:
     store = _tiny_store()["store"]
     assert sum(full_load_bound(store, ["users"]).values()) == 3
-    assert sum(full_load_bound(store, ["tasks"]).values()) == 273 - 255 - 2 - 2 - 1 - 2
+    assert sum(full_load_bound(store, ["tasks"]).values()) == 275 - 255 - 2 - 2 - 1 - 2
     assert listings_for(["stories"]) == {"workspaces", "projects", "events", "tasks", "subtasks", "stories"}
 
 
@@ -89,9 +89,10 @@ def test_incremental_bound_counted_by_hand() -> None:
     changed = {tiny["top"][0]["gid"], tiny["big"]["gid"]}
     bound = incremental_bound(tiny["store"], changed)
     # Small listings as in a full load (10 pages), one events page and one tasks page per
-    # project (2 + 2), no subtask listings, stories of the changed tasks: 1 + 3 pages.
-    assert bound["events"] == 2 and bound["tasks"] == 2 and bound["stories"] == 4 and "subtasks" not in bound
-    assert sum(bound.values()) == 10 + 2 + 2 + 4 + 21  # the catalog's tables are listed whole again
+    # project (2 + 2) and one search per workspace (2), no subtask listings, stories of the
+    # changed tasks: 1 + 3 pages.
+    assert bound["events"] == 2 and bound["tasks"] == 4 and bound["stories"] == 4 and "subtasks" not in bound
+    assert sum(bound.values()) == 10 + 2 + 4 + 4 + 21  # the catalog's tables are listed whole again
     # 150 events in one project's stream take two pages of 100.
     project = next(iter(tiny["store"].records["project"]))
     assert incremental_bound(tiny["store"], changed, events={project: 150})["events"] == 3
