@@ -96,3 +96,15 @@ def test_workspace_events_are_402_unless_the_plan_has_them() -> None:
         body = api.get(f"{sim.base_url}/workspaces/{org}/events", params={"sync": first.json()["sync"]}).json()
         named = {e["resource"]["gid"] for e in body["data"]}
         assert task["gid"] in named and body["has_more"] is False
+
+
+def test_search_has_its_own_limit_answered_429_with_retry_after() -> None:
+    config = SimConfig(seed=3, tasks=10, projects=2, search=True, search_quota_per_minute=2)
+    with AsanaSim(token=mirror.TOKEN, config=config) as sim:
+        org = sim.store.all("workspace")[0]["gid"]
+        api = requests.Session()
+        api.headers["Authorization"] = f"Bearer {sim.token}"
+        answers = [api.get(f"{sim.base_url}/workspaces/{org}/tasks/search") for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert int(answers[2].headers["Retry-After"]) >= 1
+        assert api.get(f"{sim.base_url}/workspaces/{org}/projects").status_code == 200  # the general quota is apart
