@@ -7,13 +7,20 @@ through Asana's own write endpoints, and loads again to show that only the chang
 import argparse
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import dlt
 from dlt.common.pipeline import LoadInfo, get_dlt_pipelines_dir
 
 from asana_dlt import asana_source
-from asana_dlt.lakehouse import TABLE_FORMATS, check_merges, check_table_format, data_location, prepare_iceberg_catalog
+from asana_dlt.lakehouse import (
+    TABLE_FORMATS,
+    check_merges,
+    check_table_format,
+    data_location,
+    prepare_iceberg_catalog,
+    run_without_repeated_rows,
+)
 from asana_dlt.settings import FULL_LOAD_MODES
 from run_guard import describe_destination, hold_run_lock, one_line, root_cause
 
@@ -142,20 +149,27 @@ def run_once(
     resources: Optional[List[str]],
     full_refresh: bool,
     table_format: Optional[str] = None,
-) -> LoadInfo:
+) -> Tuple[LoadInfo, Dict[str, int]]:
     """Extracts, normalizes and loads one run of the source, after finishing a killed run's load;
-    a run that could not merge is refused before anything is written."""
+    a run that could not merge is refused before anything is written.
+
+    Returns:
+        dlt's load info and the rows this run loaded per table."""
     if resources:
         source = source.with_resources(*resources)
     check_merges(pipeline, source, table_format)
     prepare_iceberg_catalog(pipeline, table_format)
     finish_earlier_run(pipeline)
-    return pipeline.run(
-        source,
-        refresh="drop_sources" if full_refresh else None,
-        loader_file_format=fastest_file_format(pipeline),  # type: ignore[arg-type]
-        table_format=table_format,  # type: ignore[arg-type]
-    )
+    args: Dict[str, Any] = {
+        "refresh": "drop_sources" if full_refresh else None,
+        "loader_file_format": fastest_file_format(pipeline),
+        "table_format": table_format,
+    }
+    if table_format:  # Delta/Iceberg's upsert needs each key once per load
+        return run_without_repeated_rows(pipeline, source, **args)
+    info = pipeline.run(source, **args)
+    normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
+    return info, dict(normalized.row_counts) if normalized else {}
 
 
 def finish_earlier_run(pipeline: dlt.Pipeline) -> None:
@@ -190,9 +204,9 @@ def table_counts(pipeline: dlt.Pipeline) -> Dict[str, int]:
     return counts
 
 
-def report(pipeline: dlt.Pipeline, info: LoadInfo, title: str) -> None:
+def report(pipeline: dlt.Pipeline, run: Tuple[LoadInfo, Dict[str, int]], title: str) -> LoadInfo:
     """Prints the load info, the rows this run loaded, and the rows now in each table."""
-    loaded = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace.last_normalize_info else {}
+    info, loaded = run
     print(f"\n== {title}")
     print(info)
     totals = table_counts(pipeline)
@@ -200,6 +214,7 @@ def report(pipeline: dlt.Pipeline, info: LoadInfo, title: str) -> None:
     print(f"\n{'table'.ljust(width)}  {'loaded now':>10}  {'in dataset':>10}")
     for table, total in totals.items():
         print(f"{table.ljust(width)}  {loaded.get(table, 0):>10}  {total:>10}")
+    return info
 
 
 def _source_options(args: argparse.Namespace) -> Dict[str, Any]:
@@ -239,14 +254,12 @@ def run_demo(args: argparse.Namespace) -> dlt.Pipeline:
         def source() -> Any:
             return asana_source(access_token=sim.token, base_url=sim.base_url, **_source_options(args))
 
-        info = run_once(pipeline, source(), args.resources, False, args.table_format)
-        report(pipeline, info, f"first run: everything ({len(sim.requests())} requests)")
+        info = report(pipeline, run_once(pipeline, source(), args.resources, False, args.table_format), f"first run: everything ({len(sim.requests())} requests)")
         print("\nChanging Asana through its write endpoints:")
         for change in make_changes(sim.base_url, sim.token):
             print(f"  - {change}")
         sim.reset_requests()
-        info = run_once(pipeline, source(), args.resources, False, args.table_format)
-        report(pipeline, info, f"second run: only what changed ({len(sim.requests())} requests)")
+        info = report(pipeline, run_once(pipeline, source(), args.resources, False, args.table_format), f"second run: only what changed ({len(sim.requests())} requests)")
     print(f"\nExplore it: dlt pipeline {DEMO_PIPELINE_NAME} show   (data in {data_location(info)})")
     return pipeline
 
@@ -274,8 +287,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with hold_run_lock(pipelines_dir, PIPELINE_NAME):
             pipeline = make_pipeline(PIPELINE_NAME, args.destination, args.dataset, args.progress, pipelines_dir)
             print(f"Loading into {describe_destination(pipeline)} (pipeline state in {pipeline.working_dir})")
-            info = run_once(pipeline, source, args.resources, args.full_refresh, args.table_format)
-            report(pipeline, info, f"pipeline {PIPELINE_NAME} -> {args.destination} dataset {args.dataset}")
+            run = run_once(pipeline, source, args.resources, args.full_refresh, args.table_format)
+            info = report(pipeline, run, f"pipeline {PIPELINE_NAME} -> {args.destination} dataset {args.dataset}")
             print(f"\nExplore it: dlt pipeline {PIPELINE_NAME} show   (data in {data_location(info)})")
             if args.analytics:
                 analyse(pipeline, args.full_refresh)
