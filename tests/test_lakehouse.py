@@ -4,6 +4,7 @@ The refusals run everywhere; the loads need requirements-lakehouse.txt and skip 
 (`.ci/run` runs them in the virtualenv that has it).
 """
 
+import json
 import os
 import re
 import socket
@@ -18,6 +19,7 @@ import duckdb
 import pytest
 
 import asana_dlt_pipeline as cli
+from asana_dlt import asana_source
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.demo import make_changes
 from tests import test_mirror as mirror
@@ -179,13 +181,16 @@ def test_delta_on_local_disk_mirrors_asana_across_changes(sim: AsanaSim, tmp_pat
     # A fresh process that imports nothing of ours, as the dashboard of `dlt pipeline show` is:
     # dlt loads the plugin by itself, and the dashboard's row-count query works.
     pipelines_dir = os.path.join(os.environ["DLT_DATA_DIR"], "pipelines")
+    # `get_row_counts` is what the dashboard's "Load row counts" button and its load details call.
     script = (
-        f"import dlt; p = dlt.attach('asana', pipelines_dir={pipelines_dir!r}); "
-        "print(p.dataset()('SELECT count(*) FROM tasks').fetchall()[0][0])"
+        "import dlt, json; from dlt._workspace.helpers.dashboard.utils.queries import get_row_counts; "
+        f"p = dlt.attach('asana', pipelines_dir={pipelines_dir!r}); print(json.dumps(get_row_counts(p)))"
     )
     fresh = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd="/")
     assert fresh.returncode == 0, fresh.stderr[-2000:]
-    assert int(fresh.stdout.strip().splitlines()[-1]) == len(loaded["tasks"])
+    shown = json.loads(fresh.stdout.strip().splitlines()[-1])
+    assert {t: shown.get(t) for t in loaded} == {t: len(r) for t, r in loaded.items()}
+    assert shown["_dlt_loads"] == 2  # the two runs
 
 
 @pytest.fixture
@@ -295,6 +300,28 @@ def test_the_mirror_rounds_hold_on_delta_on_s3(tmp_path: Path, moto_s3: Dict[str
         pipeline = mirror.new_pipeline(tmp_path, dlt.destinations.filesystem("s3://asana-lake/mirror"))
         assert list(mirror.rounds(pipeline, sim, "soft", table_format="delta"))[-1] == "idle"
         assert_soft_deletes_kept(pipeline)
+
+
+@needs_delta
+def test_the_analytics_models_build_on_delta(tmp_path: Path) -> None:
+    """dbt (dlt's runner, dbt-duckdb) over views of the Delta tables: the numbers of the analytics
+    issue's tests, against the simulator, after a load, changes and a merge."""
+    from asana_analytics import analytics_pipeline, build_models
+    from tests import test_analytics as analytics
+
+    with AsanaSim(token=analytics.TOKEN, config=SimConfig(seed=21, tasks=40, projects=3)) as sim:
+        pipeline = mirror.new_pipeline(tmp_path, dlt.destinations.filesystem(str(tmp_path / "lake")))
+        for changes in (None, make_changes):
+            if changes:
+                changes(sim.base_url, analytics.TOKEN)
+            source = asana_source(access_token=analytics.TOKEN, base_url=sim.base_url, requests_per_minute=0, deletes="soft")
+            cli.run_once(pipeline, source.with_resources(*analytics.MODELLED), None, False, "delta")
+        result = build_models(pipeline)
+        built = analytics.Built(sim, analytics_pipeline(pipeline), result, [])
+        analytics.test_every_model_built_and_every_data_test_passed(built)
+        analytics.test_open_and_completed_tasks_per_project(built)
+        analytics.test_open_and_completed_tasks_per_assignee(built)
+        assert os.path.isfile(tmp_path / "pipelines" / "mirror" / "analytics.duckdb")
 
 
 @needs_iceberg
