@@ -278,8 +278,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.demo:
             demo = run_demo(args)
-            if not args.table_format:  # the models run on DuckDB/Postgres, not on a lakehouse
-                analyse(demo, args.full_refresh)
+            analyse(demo, args.full_refresh)  # on a lakehouse, in a DuckDB file over its tables
             return 0
         check_table_format(args.destination, args.table_format)
         source = asana_source(**_source_options(args))  # a missing token fails here, before anything is touched
