@@ -158,7 +158,8 @@ def where_to_look(pipeline: dlt.Pipeline) -> str:
     elif pipeline.destination.destination_type.endswith("duckdb"):
         database = str(pipeline.destination_client().config.credentials.database)  # type: ignore[attr-defined]
     if database:
-        query = f"""python -c "import duckdb; print(duckdb.connect('{database}').sql('select * from {schema}.asana__project'))\""""
+        # One named connection: DuckDB 1.4 closes an unnamed one before a relation made from it prints.
+        query = f"""python -c "import duckdb; c = duckdb.connect('{database}'); c.sql('select * from {schema}.asana__project').show()\""""
         args = f"-- --db {database} --schema {schema}"
     else:
         query = f"SELECT * FROM {schema}.asana__project;"
