@@ -254,12 +254,14 @@ def run_demo(args: argparse.Namespace) -> dlt.Pipeline:
         def source() -> Any:
             return asana_source(access_token=sim.token, base_url=sim.base_url, **_source_options(args))
 
-        info = report(pipeline, run_once(pipeline, source(), args.resources, False, args.table_format), f"first run: everything ({len(sim.requests())} requests)")
+        run = run_once(pipeline, source(), args.resources, False, args.table_format)
+        info = report(pipeline, run, f"first run: everything ({len(sim.requests())} requests)")
         print("\nChanging Asana through its write endpoints:")
         for change in make_changes(sim.base_url, sim.token):
             print(f"  - {change}")
         sim.reset_requests()
-        info = report(pipeline, run_once(pipeline, source(), args.resources, False, args.table_format), f"second run: only what changed ({len(sim.requests())} requests)")
+        run = run_once(pipeline, source(), args.resources, False, args.table_format)
+        info = report(pipeline, run, f"second run: only what changed ({len(sim.requests())} requests)")
     print(f"\nExplore it: dlt pipeline {DEMO_PIPELINE_NAME} show   (data in {data_location(info)})")
     return pipeline
 
