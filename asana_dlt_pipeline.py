@@ -15,6 +15,7 @@ from dlt.common.pipeline import LoadInfo, get_dlt_pipelines_dir
 from asana_dlt import asana_source
 from asana_dlt.lakehouse import TABLE_FORMATS, check_merges, check_table_format, data_location, prepare_iceberg_catalog
 from asana_dlt.settings import FULL_LOAD_MODES
+from process_memory import cap_malloc_arenas
 from run_guard import describe_destination, hold_run_lock, one_line, root_cause
 
 PIPELINE_NAME = "asana"
@@ -28,6 +29,10 @@ DEMO_DUCKDB_FILE = "asana_demo.duckdb"
 # global_config` in secrets.toml (or the matching environment variable) win over these; dlt
 # refuses credentials keys in config.toml.
 DUCKDB_SETTINGS: Dict[str, Any] = {"memory_limit": "128MB", "threads": 1, "preserve_insertion_order": False}
+# dlt's loader runs up to 20 load jobs at once, each in its own DuckDB transaction: with DuckDB
+# 1.4 their uncommitted rows shared the 128 MB and a 20k-task load failed on them ("failed to pin
+# block", retried). One job at a time costs nothing here (one DuckDB thread, one writer anyway).
+DUCKDB_LOAD_JOBS = "sequential"
 # Every resource of the source, the opt-in ones (one request per task, Enterprise) included.
 RESOURCES = tuple(asana_source(access_token="-").resources)
 
@@ -104,7 +109,7 @@ def duckdb_destination(database: Optional[str] = None) -> Any:
     credentials: Dict[str, Any] = {"global_config": {**DUCKDB_SETTINGS, **(configured or {})}}
     if database:
         credentials["database"] = database
-    return dlt.destinations.duckdb(credentials=credentials)
+    return dlt.destinations.duckdb(credentials=credentials, loader_parallelism_strategy=DUCKDB_LOAD_JOBS)
 
 
 def make_pipeline(
@@ -262,6 +267,7 @@ def analyse(pipeline: dlt.Pipeline, full_refresh: bool = False) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the load; any failure becomes one line on stderr and exit code 1 (130 on Ctrl-C)."""
     args = parse_args(argv)
+    cap_malloc_arenas()  # before the extract's threads exist (process_memory.py says why)
     try:
         if args.demo:
             demo = run_demo(args)
