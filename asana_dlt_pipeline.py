@@ -5,9 +5,10 @@ through Asana's own write endpoints, and loads again to show that only the chang
 """
 
 import argparse
+import contextlib
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import dlt
 from dlt.common.pipeline import LoadInfo, get_dlt_pipelines_dir
@@ -112,6 +113,22 @@ def duckdb_destination(database: Optional[str] = None) -> Any:
     return dlt.destinations.duckdb(credentials=credentials, loader_parallelism_strategy=DUCKDB_LOAD_JOBS)
 
 
+@contextlib.contextmanager
+def duckdb_kept_open(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """Holds one idle connection to a DuckDB destination while the pipeline runs.
+
+    dlt's pool closes its DuckDB connection when a load job returns it, and with one job at a
+    time (`DUCKDB_LOAD_JOBS`) the database was closed, checkpointed and reopened for every table:
+    a 2k-task load step took 10 s instead of 2.7 s. An open connection keeps DuckDB's instance
+    (the same file, the same settings) alive between jobs. Other destinations are left alone.
+    """
+    if not pipeline.destination.destination_type.endswith(".duckdb"):
+        yield
+        return
+    with pipeline.sql_client():
+        yield
+
+
 def make_pipeline(
     name: str, destination: Any, dataset: str, progress: str, pipelines_dir: Optional[str] = None
 ) -> dlt.Pipeline:
@@ -155,12 +172,13 @@ def run_once(
     check_merges(pipeline, source, table_format)
     prepare_iceberg_catalog(pipeline, table_format)
     finish_earlier_run(pipeline)
-    return pipeline.run(
-        source,
-        refresh="drop_sources" if full_refresh else None,
-        loader_file_format=fastest_file_format(pipeline),  # type: ignore[arg-type]
-        table_format=table_format,  # type: ignore[arg-type]
-    )
+    with duckdb_kept_open(pipeline):
+        return pipeline.run(
+            source,
+            refresh="drop_sources" if full_refresh else None,
+            loader_file_format=fastest_file_format(pipeline),  # type: ignore[arg-type]
+            table_format=table_format,  # type: ignore[arg-type]
+        )
 
 
 def finish_earlier_run(pipeline: dlt.Pipeline) -> None:

@@ -411,6 +411,17 @@ class Bench:
                 f"floor: {floor_rate:,.0f} rows/s ({floor_run['rows_total']:,} rows,"
                 f" {'same' if same else 'DIFFERENT'} per-table counts as the source), steps {_steps(floor_run)}"
             )
+            source = run.outcome.result or {}
+            if source.get("cpu_user_s") is not None and floor_run.get("cpu_user_s") is not None:
+                # CPU seconds move less with the machine's load than wall time does.
+                src_cpu = source["cpu_user_s"] + source["cpu_system_s"]
+                floor_cpu = floor_run["cpu_user_s"] + floor_run["cpu_system_s"]
+                per_request = 1000 * src_cpu / len(run.records) if run.records else 0.0
+                row.details["cpu_ratio"] = floor_cpu / src_cpu if src_cpu else None
+                row.notes.append(
+                    f"CPU seconds: source {src_cpu:.1f} s ({per_request:.2f} ms per request), floor {floor_cpu:.1f} s:"
+                    f" floor/source {floor_cpu / src_cpu if src_cpu else 0:.2f}x (the load-robust form of rows/s vs floor)"
+                )
             row.details["floor"] = {k: v for k, v in (floor.result or {}).items() if k != "runs"}
             row.details["floor"]["run"] = floor_run
         else:
