@@ -23,16 +23,18 @@ PIPELINE_NAME = "asana"
 DEMO_PIPELINE_NAME = "asana_demo"
 DEMO_DUCKDB_FILE = "asana_demo.duckdb"
 # DuckDB's defaults are 80% of the machine's RAM and one thread per core: a 100k-task load then
-# peaked at 1.4 GB, most of it DuckDB's during the load step. With 128 MB and one thread the
-# load step stays ~150 MB above normalize and DuckDB spills the rest to `<file>.tmp`; 64 MB
-# fails at 100k tasks (out of memory in the merge). Insertion order does not matter to merge
-# tables and keeping it costs memory. Entries under `[destination.duckdb.credentials]
-# global_config` in secrets.toml (or the matching environment variable) win over these; dlt
-# refuses credentials keys in config.toml.
-DUCKDB_SETTINGS: Dict[str, Any] = {"memory_limit": "128MB", "threads": 1, "preserve_insertion_order": False}
+# peaked at 1.4 GB, most of it DuckDB's during the load step. With DuckDB 1.4.4, 96 MB and one
+# thread (and one load job at a time, below) load 100k tasks with their stories; the load step
+# then peaks ~100 MB above normalize, and DuckDB spills the rest to `<file>.tmp`. 64 MB fails at
+# 100k tasks ("failed to pin block" committing a 20k-row stories file), 128 MB peaked 35 MB higher.
+# Insertion order does not matter to merge tables and keeping it costs memory. Entries under
+# `[destination.duckdb.credentials] global_config` in secrets.toml (or the matching environment
+# variable) win over these; dlt refuses credentials keys in config.toml.
+DUCKDB_SETTINGS: Dict[str, Any] = {"memory_limit": "96MB", "threads": 1, "preserve_insertion_order": False}
 # dlt's loader runs up to 20 load jobs at once, each in its own DuckDB transaction: with DuckDB
-# 1.4 their uncommitted rows shared the 128 MB and a 20k-task load failed on them ("failed to pin
-# block", retried). One job at a time costs nothing here (one DuckDB thread, one writer anyway).
+# 1.4 their uncommitted rows shared the budget and a 20k-task load failed on them ("failed to pin
+# block", retried) and peaked 80 MB higher at 2k tasks. One job at a time costs no speed (one DuckDB
+# thread, one writer anyway) once the database stays open between jobs (`duckdb_kept_open`).
 DUCKDB_LOAD_JOBS = "sequential"
 # Every resource of the source, the opt-in ones (one request per task, Enterprise) included.
 RESOURCES = tuple(asana_source(access_token="-").resources)
