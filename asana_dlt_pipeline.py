@@ -5,10 +5,9 @@ through Asana's own write endpoints, and loads again to show that only the chang
 """
 
 import argparse
-import contextlib
 import os
 import sys
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import dlt
 from dlt.common.pipeline import LoadInfo, get_dlt_pipelines_dir
@@ -33,8 +32,9 @@ DEMO_DUCKDB_FILE = "asana_demo.duckdb"
 DUCKDB_SETTINGS: Dict[str, Any] = {"memory_limit": "96MB", "threads": 1, "preserve_insertion_order": False}
 # dlt's loader runs up to 20 load jobs at once, each in its own DuckDB transaction: with DuckDB
 # 1.4 their uncommitted rows shared the budget and a 20k-task load failed on them ("failed to pin
-# block", retried) and peaked 80 MB higher at 2k tasks. One job at a time costs no speed (one DuckDB
-# thread, one writer anyway) once the database stays open between jobs (`duckdb_kept_open`).
+# block", retried) and peaked 80 MB higher at 2k tasks. The price: dlt's pool closes the database
+# after each job, so each table's job checkpoints and reopens it (2k tasks: load step 2.7 s with an
+# idle connection held open, 10 s without; but held open, 96 MB ran out of memory at 100k tasks).
 DUCKDB_LOAD_JOBS = "sequential"
 # Every resource of the source, the opt-in ones (one request per task, Enterprise) included.
 RESOURCES = tuple(asana_source(access_token="-").resources)
@@ -115,22 +115,6 @@ def duckdb_destination(database: Optional[str] = None) -> Any:
     return dlt.destinations.duckdb(credentials=credentials, loader_parallelism_strategy=DUCKDB_LOAD_JOBS)
 
 
-@contextlib.contextmanager
-def duckdb_kept_open(pipeline: dlt.Pipeline) -> Iterator[None]:
-    """Holds one idle connection to a DuckDB destination while the pipeline runs.
-
-    dlt's pool closes its DuckDB connection when a load job returns it, and with one job at a
-    time (`DUCKDB_LOAD_JOBS`) the database was closed, checkpointed and reopened for every table:
-    a 2k-task load step took 10 s instead of 2.7 s. An open connection keeps DuckDB's instance
-    (the same file, the same settings) alive between jobs. Other destinations are left alone.
-    """
-    if not pipeline.destination.destination_type.endswith(".duckdb"):
-        yield
-        return
-    with pipeline.sql_client():
-        yield
-
-
 def make_pipeline(
     name: str, destination: Any, dataset: str, progress: str, pipelines_dir: Optional[str] = None
 ) -> dlt.Pipeline:
@@ -174,13 +158,12 @@ def run_once(
     check_merges(pipeline, source, table_format)
     prepare_iceberg_catalog(pipeline, table_format)
     finish_earlier_run(pipeline)
-    with duckdb_kept_open(pipeline):
-        return pipeline.run(
-            source,
-            refresh="drop_sources" if full_refresh else None,
-            loader_file_format=fastest_file_format(pipeline),  # type: ignore[arg-type]
-            table_format=table_format,  # type: ignore[arg-type]
-        )
+    return pipeline.run(
+        source,
+        refresh="drop_sources" if full_refresh else None,
+        loader_file_format=fastest_file_format(pipeline),  # type: ignore[arg-type]
+        table_format=table_format,  # type: ignore[arg-type]
+    )
 
 
 def finish_earlier_run(pipeline: dlt.Pipeline) -> None:

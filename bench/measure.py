@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import dlt
 
-from asana_dlt_pipeline import duckdb_destination, duckdb_kept_open
+from asana_dlt_pipeline import duckdb_destination
 
 DATASET = "asana_data"
 
@@ -140,8 +140,7 @@ def timed_run(pipeline: dlt.Pipeline, data: Any, loader_format: Optional[str]) -
     cpu_before = os.times()
     with RssSampler() as sampler:
         started = time.perf_counter()
-        with duckdb_kept_open(pipeline):  # as the CLI runs it
-            info = pipeline.run(data, **kwargs)
+        info = pipeline.run(data, **kwargs)
         wall = time.perf_counter() - started
     cpu_after = os.times()
     trace = pipeline.last_trace
