@@ -25,6 +25,7 @@ from asana_dlt import export as export_module
 from asana_dlt.settings import EXPORT_MISSING_COLUMNS
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.clock import fmt_ms
+from bench.bounds import full_load_bound, requests_by_kind
 from tests.conftest import rows
 from tests.test_e2e import REPO, new_pipeline, snapshot
 
@@ -195,6 +196,12 @@ def test_export_full_load_equals_the_paged_full_load(
         assert not [p for p in paths if p.startswith("/tasks")]  # no listing, no stories per task
         assert not [p for p in paths if p == "/attachments"]
         assert sum(paths.values()) < paged["requests"] / 2
+        # Besides the export's own requests, exactly the listings a complete load needs: one per
+        # workspace (and page) for the small tables, one sections and one events request per project.
+        made, floor = requests_by_kind(paths.elements()), full_load_bound(sim.store)
+        for kind in ("workspaces", "projects", "tags", "teams", "users", "sections", "events"):
+            assert made[kind] == floor[kind], kind
+        assert made["sections"] == made["events"] == len(sim.store.records["project"])
         # The token never reached the file host: every download carried no Authorization.
         assert sim.exports.downloads and all(d["status"] == 200 and not d["authorization"]
                                              for d in sim.exports.downloads)
