@@ -20,6 +20,7 @@ import gzip
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
@@ -46,6 +47,8 @@ _sleep = time.sleep
 _monotonic = time.monotonic
 
 JOBS_FILE = "asana_export_jobs.json"
+# Threads reading the sync tokens of a workspace's projects before its export job is created.
+EARLY_TOKEN_READERS = 8
 
 
 class ExportUnavailable(Exception):
@@ -416,20 +419,36 @@ class FullLoads:
         gid = str((project.get("workspace") or {}).get("gid") or "")
         if self.mode == "api" or not full_load or not gid:
             return self.read_events(project)
-        with self._workspace_lock(gid):  # the job is created under this lock, never between
-            early = self._early.pop(project["gid"], None)
-            if early is not None:
-                return early
-            self._begun.add(project["gid"])
+        lock = self._workspace_lock(gid)
+        with self._lock:
+            early, decided = self._early.pop(project["gid"], None), gid in self._decided
+        if early is not None:
+            return early
+        if decided:  # its job, if any, exists already: this project was not in the listing
             return self.read_events(project)
+        with lock:  # the job is created under this lock, never while a token is being read
+            with self._lock:
+                early = self._early.pop(project["gid"], None)
+                self._begun.add(project["gid"])
+            return early if early is not None else self.read_events(project)
 
     def _read_early(self, workspace_gid: str) -> None:
-        """Sync tokens of the workspace's projects that have not read theirs, before its job starts."""
+        """Sync tokens of the workspace's projects that have not read theirs, before its job starts.
+
+        Read a few at a time (the run's rate limiter paces them): a 2,000-project organization
+        would otherwise wait for 2,000 round trips one after the other before its job.
+        """
         if self.read_events is None:
             return
-        for project in self._projects.get(workspace_gid, ()):
-            if project["gid"] not in self._begun and project["gid"] not in self._early:
-                self._early[project["gid"]] = self.read_events(project)
+        with self._lock:
+            seen = self._begun | set(self._early)
+            todo = [p for p in self._projects.get(workspace_gid, ()) if p["gid"] not in seen]
+        if not todo:
+            return
+        with ThreadPoolExecutor(max_workers=min(EARLY_TOKEN_READERS, len(todo))) as pool:
+            found = list(pool.map(self.read_events, todo))
+        with self._lock:
+            self._early.update((p["gid"], events) for p, events in zip(todo, found))
 
     def for_project(self, project: Dict[str, Any], full_load: bool) -> Optional[Outcome]:
         """The export outcome for this project's tasks, or None to list them through the API."""
