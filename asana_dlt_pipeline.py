@@ -22,19 +22,27 @@ from asana_dlt.lakehouse import (
     run_without_repeated_rows,
 )
 from asana_dlt.settings import FULL_LOAD_MODES
+from process_memory import cap_malloc_arenas
 from run_guard import describe_destination, hold_run_lock, one_line, root_cause
 
 PIPELINE_NAME = "asana"
 DEMO_PIPELINE_NAME = "asana_demo"
 DEMO_DUCKDB_FILE = "asana_demo.duckdb"
 # DuckDB's defaults are 80% of the machine's RAM and one thread per core: a 100k-task load then
-# peaked at 1.4 GB, most of it DuckDB's during the load step. With 128 MB and one thread the
-# load step stays ~150 MB above normalize and DuckDB spills the rest to `<file>.tmp`; 64 MB
-# fails at 100k tasks (out of memory in the merge). Insertion order does not matter to merge
-# tables and keeping it costs memory. Entries under `[destination.duckdb.credentials]
-# global_config` in secrets.toml (or the matching environment variable) win over these; dlt
-# refuses credentials keys in config.toml.
-DUCKDB_SETTINGS: Dict[str, Any] = {"memory_limit": "128MB", "threads": 1, "preserve_insertion_order": False}
+# peaked at 1.4 GB, most of it DuckDB's during the load step. With DuckDB 1.4.4, 96 MB and one
+# thread (and one load job at a time, below) load 100k tasks with their stories; the load step
+# then peaks ~100 MB above normalize, and DuckDB spills the rest to `<file>.tmp`. 64 MB fails at
+# 100k tasks ("failed to pin block" committing a 20k-row stories file), 128 MB peaked 35 MB higher.
+# Insertion order does not matter to merge tables and keeping it costs memory. Entries under
+# `[destination.duckdb.credentials] global_config` in secrets.toml (or the matching environment
+# variable) win over these; dlt refuses credentials keys in config.toml.
+DUCKDB_SETTINGS: Dict[str, Any] = {"memory_limit": "96MB", "threads": 1, "preserve_insertion_order": False}
+# dlt's loader runs up to 20 load jobs at once, each in its own DuckDB transaction: with DuckDB
+# 1.4 their uncommitted rows shared the budget and a 20k-task load failed on them ("failed to pin
+# block", retried) and peaked 80 MB higher at 2k tasks. The price: dlt's pool closes the database
+# after each job, so each table's job checkpoints and reopens it (2k tasks: load step 2.7 s with an
+# idle connection held open, 10 s without; but held open, 96 MB ran out of memory at 100k tasks).
+DUCKDB_LOAD_JOBS = "sequential"
 # Every resource of the source, the opt-in ones (one request per task, Enterprise) included.
 RESOURCES = tuple(asana_source(access_token="-").resources)
 
@@ -111,7 +119,7 @@ def duckdb_destination(database: Optional[str] = None) -> Any:
     credentials: Dict[str, Any] = {"global_config": {**DUCKDB_SETTINGS, **(configured or {})}}
     if database:
         credentials["database"] = database
-    return dlt.destinations.duckdb(credentials=credentials)
+    return dlt.destinations.duckdb(credentials=credentials, loader_parallelism_strategy=DUCKDB_LOAD_JOBS)
 
 
 def make_pipeline(
@@ -277,6 +285,7 @@ def analyse(pipeline: dlt.Pipeline, full_refresh: bool = False) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the load; any failure becomes one line on stderr and exit code 1 (130 on Ctrl-C)."""
     args = parse_args(argv)
+    cap_malloc_arenas()  # before the extract's threads exist (process_memory.py says why)
     try:
         if args.demo:
             demo = run_demo(args)

@@ -177,7 +177,9 @@ def asana_source(
     capture = ChangeCapture(client, memory, cursors, sorter, check_delete_mode(deletes), reconcile_every_days)
     first_listing_since = to_asana_time(start_date) if start_date else None
     wanted = {str(w) for w in workspaces} if workspaces else None
-    full_loads = FullLoads(client, full_load, export_timeout_minutes * 60, first_listing_since, stories_from)
+    full_loads = FullLoads(
+        client, full_load, export_timeout_minutes * 60, first_listing_since, stories_from, read_events=capture.begin
+    )
 
     @dlt.resource(
         name="workspaces", write_disposition="replace", primary_key="gid", columns=_columns(WORKSPACE_FIELDS)
@@ -209,6 +211,7 @@ def asana_source(
             for page in client.pages(path, PROJECT_FIELDS, f"projects of workspace {_named(workspace)}"):
                 listed.extend(catalog.detach("projects", page, CATALOG))
         capture.projects_listed(workspace_page, listed)
+        full_loads.projects_listed(listed)
         yield from listed
 
     @_listed_whole("sections", projects, SECTION_FIELDS)
@@ -251,7 +254,8 @@ def asana_source(
     )
     def tasks(project: Dict[str, Any]) -> Iterator[TDataItems]:
         yield from capture.sweep_gone_projects()
-        events = capture.begin(project)  # before the listing: what changes meanwhile is in the next events
+        # Events before the listing (and before any export job): what changes meanwhile is in the next events.
+        events = full_loads.begin(project, full_load=not cursors.previous())
         exported = full_loads.for_project(project, full_load=not cursors.previous())
         if exported is not None:  # the workspace's tasks come in its export (export.py)
             for page in exported.pages:
