@@ -67,6 +67,7 @@ def build_models(pipeline: dlt.Pipeline, full_refresh: bool = False, run_tests: 
     # venv=None would also mean "the current environment"; saying so keeps dlt from ever
     # creating a virtual environment (which needs the network) for dbt.
     params = ["--fail-fast"] + (["--full-refresh"] if full_refresh else [])
+    pipeline = analytics_pipeline(pipeline)
     try:
         with _dbt_environment(pipeline):
             runner = dlt.dbt.package(pipeline, str(DBT_PROJECT_DIR), venv=Venv.restore_current())
@@ -83,6 +84,37 @@ def build_models(pipeline: dlt.Pipeline, full_refresh: bool = False, run_tests: 
             " fix the model or the data, then run again with --analytics"
         ) from exc
     return AnalyticsResult(models_schema(pipeline), models, tests)
+
+
+LAKEHOUSE_DATABASE = "analytics.duckdb"
+
+
+def analytics_pipeline(pipeline: dlt.Pipeline) -> dlt.Pipeline:
+    """The pipeline whose destination dbt builds in: `pipeline` itself, except on a lakehouse.
+
+    Why: dbt cannot write Delta/Iceberg tables, and dlt's runner has no profile for the
+    filesystem destination. So for a lakehouse the models go into a DuckDB file in the
+    pipeline's working folder (`analytics.duckdb`), in which dlt's own filesystem SQL client
+    first makes one view per loaded table (`delta_scan` / `iceberg_scan` of the table, read by
+    the DuckDB extensions requirements-lakehouse.txt installs): the models read the lake's
+    current version on every build, and nothing is copied.
+    """
+    if pipeline.destination.destination_name != "filesystem":
+        return pipeline
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+    from dlt.destinations.impl.filesystem.sql_client import FilesystemSqlClient
+
+    database = os.path.join(pipeline.working_dir, LAKEHOUSE_DATABASE)
+    with pipeline.destination_client() as lake:
+        views = FilesystemSqlClient(lake, dataset_name=pipeline.dataset_name, cache_db=DuckDbCredentials(database))  # type: ignore[arg-type]
+        with views:
+            views.create_views_for_all_tables()
+    return dlt.pipeline(
+        pipeline_name=f"{pipeline.pipeline_name}_analytics",
+        pipelines_dir=pipeline.pipelines_dir,
+        destination=dlt.destinations.duckdb(database),
+        dataset_name=pipeline.dataset_name,
+    )
 
 
 @contextmanager
@@ -120,9 +152,14 @@ NOTEBOOK = "notebooks/asana_charts.py"
 def where_to_look(pipeline: dlt.Pipeline) -> str:
     """Commands that open the models: a query, the charts notebook, its static export."""
     schema = models_schema(pipeline)
-    if pipeline.destination.destination_type.endswith("duckdb"):
+    database = None
+    if pipeline.destination.destination_name == "filesystem":  # the models' DuckDB file beside the lake
+        database = os.path.join(pipeline.working_dir, LAKEHOUSE_DATABASE)
+    elif pipeline.destination.destination_type.endswith("duckdb"):
         database = str(pipeline.destination_client().config.credentials.database)  # type: ignore[attr-defined]
-        query = f"""python -c "import duckdb; print(duckdb.connect('{database}').sql('select * from {schema}.asana__project'))\""""
+    if database:
+        # One named connection: DuckDB 1.4 closes an unnamed one before a relation made from it prints.
+        query = f"""python -c "import duckdb; c = duckdb.connect('{database}'); c.sql('select * from {schema}.asana__project').show()\""""
         args = f"-- --db {database} --schema {schema}"
     else:
         query = f"SELECT * FROM {schema}.asana__project;"

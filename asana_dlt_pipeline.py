@@ -7,27 +7,42 @@ through Asana's own write endpoints, and loads again to show that only the chang
 import argparse
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import dlt
 from dlt.common.pipeline import LoadInfo, get_dlt_pipelines_dir
 
 from asana_dlt import asana_source
-from asana_dlt.lakehouse import TABLE_FORMATS, check_merges, check_table_format, data_location, prepare_iceberg_catalog
+from asana_dlt.lakehouse import (
+    TABLE_FORMATS,
+    check_merges,
+    check_table_format,
+    data_location,
+    prepare_iceberg_catalog,
+    run_without_repeated_rows,
+)
 from asana_dlt.settings import FULL_LOAD_MODES
+from process_memory import cap_malloc_arenas
 from run_guard import describe_destination, hold_run_lock, one_line, root_cause
 
 PIPELINE_NAME = "asana"
 DEMO_PIPELINE_NAME = "asana_demo"
 DEMO_DUCKDB_FILE = "asana_demo.duckdb"
 # DuckDB's defaults are 80% of the machine's RAM and one thread per core: a 100k-task load then
-# peaked at 1.4 GB, most of it DuckDB's during the load step. With 128 MB and one thread the
-# load step stays ~150 MB above normalize and DuckDB spills the rest to `<file>.tmp`; 64 MB
-# fails at 100k tasks (out of memory in the merge). Insertion order does not matter to merge
-# tables and keeping it costs memory. Entries under `[destination.duckdb.credentials]
-# global_config` in secrets.toml (or the matching environment variable) win over these; dlt
-# refuses credentials keys in config.toml.
-DUCKDB_SETTINGS: Dict[str, Any] = {"memory_limit": "128MB", "threads": 1, "preserve_insertion_order": False}
+# peaked at 1.4 GB, most of it DuckDB's during the load step. With DuckDB 1.4.4, 96 MB and one
+# thread (and one load job at a time, below) load 100k tasks with their stories; the load step
+# then peaks ~100 MB above normalize, and DuckDB spills the rest to `<file>.tmp`. 64 MB fails at
+# 100k tasks ("failed to pin block" committing a 20k-row stories file), 128 MB peaked 35 MB higher.
+# Insertion order does not matter to merge tables and keeping it costs memory. Entries under
+# `[destination.duckdb.credentials] global_config` in secrets.toml (or the matching environment
+# variable) win over these; dlt refuses credentials keys in config.toml.
+DUCKDB_SETTINGS: Dict[str, Any] = {"memory_limit": "96MB", "threads": 1, "preserve_insertion_order": False}
+# dlt's loader runs up to 20 load jobs at once, each in its own DuckDB transaction: with DuckDB
+# 1.4 their uncommitted rows shared the budget and a 20k-task load failed on them ("failed to pin
+# block", retried) and peaked 80 MB higher at 2k tasks. The price: dlt's pool closes the database
+# after each job, so each table's job checkpoints and reopens it (2k tasks: load step 2.7 s with an
+# idle connection held open, 10 s without; but held open, 96 MB ran out of memory at 100k tasks).
+DUCKDB_LOAD_JOBS = "sequential"
 # Every resource of the source, the opt-in ones (one request per task, Enterprise) included.
 RESOURCES = tuple(asana_source(access_token="-").resources)
 
@@ -104,7 +119,7 @@ def duckdb_destination(database: Optional[str] = None) -> Any:
     credentials: Dict[str, Any] = {"global_config": {**DUCKDB_SETTINGS, **(configured or {})}}
     if database:
         credentials["database"] = database
-    return dlt.destinations.duckdb(credentials=credentials)
+    return dlt.destinations.duckdb(credentials=credentials, loader_parallelism_strategy=DUCKDB_LOAD_JOBS)
 
 
 def make_pipeline(
@@ -142,20 +157,27 @@ def run_once(
     resources: Optional[List[str]],
     full_refresh: bool,
     table_format: Optional[str] = None,
-) -> LoadInfo:
+) -> Tuple[LoadInfo, Dict[str, int]]:
     """Extracts, normalizes and loads one run of the source, after finishing a killed run's load;
-    a run that could not merge is refused before anything is written."""
+    a run that could not merge is refused before anything is written.
+
+    Returns:
+        dlt's load info and the rows this run loaded per table."""
     if resources:
         source = source.with_resources(*resources)
     check_merges(pipeline, source, table_format)
     prepare_iceberg_catalog(pipeline, table_format)
     finish_earlier_run(pipeline)
-    return pipeline.run(
-        source,
-        refresh="drop_sources" if full_refresh else None,
-        loader_file_format=fastest_file_format(pipeline),  # type: ignore[arg-type]
-        table_format=table_format,  # type: ignore[arg-type]
-    )
+    args: Dict[str, Any] = {
+        "refresh": "drop_sources" if full_refresh else None,
+        "loader_file_format": fastest_file_format(pipeline),
+        "table_format": table_format,
+    }
+    if table_format:  # Delta/Iceberg's upsert needs each key once per load
+        return run_without_repeated_rows(pipeline, source, **args)
+    info = pipeline.run(source, **args)
+    normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
+    return info, dict(normalized.row_counts) if normalized else {}
 
 
 def finish_earlier_run(pipeline: dlt.Pipeline) -> None:
@@ -190,9 +212,9 @@ def table_counts(pipeline: dlt.Pipeline) -> Dict[str, int]:
     return counts
 
 
-def report(pipeline: dlt.Pipeline, info: LoadInfo, title: str) -> None:
+def report(pipeline: dlt.Pipeline, run: Tuple[LoadInfo, Dict[str, int]], title: str) -> LoadInfo:
     """Prints the load info, the rows this run loaded, and the rows now in each table."""
-    loaded = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace.last_normalize_info else {}
+    info, loaded = run
     print(f"\n== {title}")
     print(info)
     totals = table_counts(pipeline)
@@ -200,6 +222,7 @@ def report(pipeline: dlt.Pipeline, info: LoadInfo, title: str) -> None:
     print(f"\n{'table'.ljust(width)}  {'loaded now':>10}  {'in dataset':>10}")
     for table, total in totals.items():
         print(f"{table.ljust(width)}  {loaded.get(table, 0):>10}  {total:>10}")
+    return info
 
 
 def _source_options(args: argparse.Namespace) -> Dict[str, Any]:
@@ -239,14 +262,14 @@ def run_demo(args: argparse.Namespace) -> dlt.Pipeline:
         def source() -> Any:
             return asana_source(access_token=sim.token, base_url=sim.base_url, **_source_options(args))
 
-        info = run_once(pipeline, source(), args.resources, False, args.table_format)
-        report(pipeline, info, f"first run: everything ({len(sim.requests())} requests)")
+        run = run_once(pipeline, source(), args.resources, False, args.table_format)
+        info = report(pipeline, run, f"first run: everything ({len(sim.requests())} requests)")
         print("\nChanging Asana through its write endpoints:")
         for change in make_changes(sim.base_url, sim.token):
             print(f"  - {change}")
         sim.reset_requests()
-        info = run_once(pipeline, source(), args.resources, False, args.table_format)
-        report(pipeline, info, f"second run: only what changed ({len(sim.requests())} requests)")
+        run = run_once(pipeline, source(), args.resources, False, args.table_format)
+        info = report(pipeline, run, f"second run: only what changed ({len(sim.requests())} requests)")
     print(f"\nExplore it: dlt pipeline {DEMO_PIPELINE_NAME} show   (data in {data_location(info)})")
     return pipeline
 
@@ -262,11 +285,11 @@ def analyse(pipeline: dlt.Pipeline, full_refresh: bool = False) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the load; any failure becomes one line on stderr and exit code 1 (130 on Ctrl-C)."""
     args = parse_args(argv)
+    cap_malloc_arenas()  # before the extract's threads exist (process_memory.py says why)
     try:
         if args.demo:
             demo = run_demo(args)
-            if not args.table_format:  # the models run on DuckDB/Postgres, not on a lakehouse
-                analyse(demo, args.full_refresh)
+            analyse(demo, args.full_refresh)  # on a lakehouse, in a DuckDB file over its tables
             return 0
         check_table_format(args.destination, args.table_format)
         source = asana_source(**_source_options(args))  # a missing token fails here, before anything is touched
@@ -274,8 +297,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with hold_run_lock(pipelines_dir, PIPELINE_NAME):
             pipeline = make_pipeline(PIPELINE_NAME, args.destination, args.dataset, args.progress, pipelines_dir)
             print(f"Loading into {describe_destination(pipeline)} (pipeline state in {pipeline.working_dir})")
-            info = run_once(pipeline, source, args.resources, args.full_refresh, args.table_format)
-            report(pipeline, info, f"pipeline {PIPELINE_NAME} -> {args.destination} dataset {args.dataset}")
+            run = run_once(pipeline, source, args.resources, args.full_refresh, args.table_format)
+            info = report(pipeline, run, f"pipeline {PIPELINE_NAME} -> {args.destination} dataset {args.dataset}")
             print(f"\nExplore it: dlt pipeline {PIPELINE_NAME} show   (data in {data_location(info)})")
             if args.analytics:
                 analyse(pipeline, args.full_refresh)

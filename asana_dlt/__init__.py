@@ -179,7 +179,9 @@ def asana_source(
     modes = WorkspaceChanges(client, capture)  # workspace events, search, or per project
     first_listing_since = to_asana_time(start_date) if start_date else None
     wanted = {str(w) for w in workspaces} if workspaces else None
-    full_loads = FullLoads(client, full_load, export_timeout_minutes * 60, first_listing_since, stories_from)
+    full_loads = FullLoads(
+        client, full_load, export_timeout_minutes * 60, first_listing_since, stories_from, read_events=capture.begin
+    )
 
     @dlt.resource(
         name="workspaces", write_disposition="replace", primary_key="gid", columns=_columns(WORKSPACE_FIELDS)
@@ -212,6 +214,7 @@ def asana_source(
                 listed.extend(catalog.detach("projects", page, CATALOG))
         capture.projects_listed(workspace_page, listed)
         modes.know(workspace_page)
+        full_loads.projects_listed(listed)
         yield from listed
 
     @_listed_whole("sections", projects, SECTION_FIELDS)
@@ -262,7 +265,8 @@ def asana_source(
             yield from modes.changes(project)
             capture.finish(project, ProjectEvents())
             return
-        events = capture.begin(project)  # before the listing: what changes meanwhile is in the next events
+        # Events before the listing (and before any export job): what changes meanwhile is in the next events.
+        events = full_loads.begin(project, full_load=not cursors.previous())
         yield from modes.changes(project)
         if modes.quiet(project, events):  # per-project events: search has the changed tasks, no listing
             yield from capture.apply(project, events, modes.found(project))

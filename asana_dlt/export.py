@@ -20,8 +20,9 @@ import gzip
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import dlt
 from dlt.common import json, logger
@@ -46,6 +47,8 @@ _sleep = time.sleep
 _monotonic = time.monotonic
 
 JOBS_FILE = "asana_export_jobs.json"
+# Threads reading the sync tokens of a workspace's projects before its export job is created.
+EARLY_TOKEN_READERS = 8
 
 
 class ExportUnavailable(Exception):
@@ -359,12 +362,18 @@ class Outcome:
 class FullLoads:
     """Decides, once per workspace and run, whether its full load goes through an export.
 
+    Why it also reads the projects' events: a delete made after the job started may still be in
+    its file, and only the events from before the job's start reveal it to the next run. So every
+    project of a workspace has its sync token before the workspace's job is created: a project
+    whose `tasks` call has not started yet gets it read early, and its call then takes that one.
+
     Args:
         client: The run's client.
         mode: `auto` (export, else the paged API), `export` (export or stop) or `api`.
         timeout_s: Longest wait for a job before `auto` falls back.
         modified_after: `start_date`, as the export's `modified_at.after` filter.
         stories_from: `stories_since`: older tasks' stories are left out, as the paged load does.
+        read_events: Reads one project's events (change capture's `begin`).
     """
 
     def __init__(
@@ -374,17 +383,72 @@ class FullLoads:
         timeout_s: float,
         modified_after: Optional[str] = None,
         stories_from: Optional[str] = None,
+        read_events: Optional[Callable[[Dict[str, Any]], Any]] = None,
     ) -> None:
         self.client = client
         self.mode = check_full_load(mode)
         self.timeout_s = timeout_s
         self.filters = {"modified_at.after": modified_after} if modified_after else {}
         self.stories_from = stories_from
+        self.read_events = read_events
         self._lock = threading.Lock()
         self._workspaces: Dict[str, threading.Lock] = {}
         self._decided: Dict[str, Optional[Tuple[ExportJob, Finished]]] = {}
         self._handed_out: set = set()
         self._jobs: Optional[JobFile] = None
+        self._projects: Dict[str, List[Dict[str, Any]]] = {}  # workspace gid -> its listed projects
+        self._begun: Set[str] = set()  # projects whose events were read
+        self._early: Dict[str, Any] = {}  # project gid -> events read before its workspace's job
+
+    def projects_listed(self, projects: List[Dict[str, Any]]) -> None:
+        """The run's project listing: the projects whose tokens must precede their workspace's job."""
+        with self._lock:
+            for project in projects:
+                gid = str((project.get("workspace") or {}).get("gid") or "")
+                self._projects.setdefault(gid, []).append(project)
+
+    def _workspace_lock(self, gid: str) -> threading.Lock:
+        with self._lock:
+            if self._jobs is None:
+                self._jobs = JobFile.of_current_pipeline()
+            return self._workspaces.setdefault(gid, threading.Lock())
+
+    def begin(self, project: Dict[str, Any], full_load: bool) -> Any:
+        """The project's events (change capture's `begin`), read before its workspace's export job."""
+        assert self.read_events is not None
+        gid = str((project.get("workspace") or {}).get("gid") or "")
+        if self.mode == "api" or not full_load or not gid:
+            return self.read_events(project)
+        lock = self._workspace_lock(gid)
+        with self._lock:
+            early, decided = self._early.pop(project["gid"], None), gid in self._decided
+        if early is not None:
+            return early
+        if decided:  # its job, if any, exists already: this project was not in the listing
+            return self.read_events(project)
+        with lock:  # the job is created under this lock, never while a token is being read
+            with self._lock:
+                early = self._early.pop(project["gid"], None)
+                self._begun.add(project["gid"])
+            return early if early is not None else self.read_events(project)
+
+    def _read_early(self, workspace_gid: str) -> None:
+        """Sync tokens of the workspace's projects that have not read theirs, before its job starts.
+
+        Read a few at a time (the run's rate limiter paces them): a 2,000-project organization
+        would otherwise wait for 2,000 round trips one after the other before its job.
+        """
+        if self.read_events is None:
+            return
+        with self._lock:
+            seen = self._begun | set(self._early)
+            todo = [p for p in self._projects.get(workspace_gid, ()) if p["gid"] not in seen]
+        if not todo:
+            return
+        with ThreadPoolExecutor(max_workers=min(EARLY_TOKEN_READERS, len(todo))) as pool:
+            found = list(pool.map(self.read_events, todo))
+        with self._lock:
+            self._early.update((p["gid"], events) for p, events in zip(todo, found))
 
     def for_project(self, project: Dict[str, Any], full_load: bool) -> Optional[Outcome]:
         """The export outcome for this project's tasks, or None to list them through the API."""
@@ -394,12 +458,9 @@ class FullLoads:
         gid = str(workspace.get("gid") or "")
         if not gid:
             return None
-        with self._lock:
-            lock = self._workspaces.setdefault(gid, threading.Lock())
-            if self._jobs is None:
-                self._jobs = JobFile.of_current_pipeline()
-        with lock:  # the other projects of the workspace wait for its one job
+        with self._workspace_lock(gid):  # the other projects of the workspace wait for its one job
             if gid not in self._decided:
+                self._read_early(gid)
                 self._decided[gid] = self._run(workspace)
             decided = self._decided[gid]
             if decided is None:

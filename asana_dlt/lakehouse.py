@@ -8,10 +8,11 @@ run extracts a single page, and prepare the one shared thing parallel load jobs 
 """
 
 from importlib.util import find_spec
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import dlt
 from dlt.common.destination import Destination
+from dlt.common.pipeline import LoadInfo
 from dlt.common.destination.utils import resolve_merge_strategy
 
 TABLE_FORMATS = ("delta", "iceberg")
@@ -114,3 +115,107 @@ def data_location(info: Any) -> str:
     """Where a load went, for the CLI's last line: a DuckDB file, a bucket, a masked database URL."""
     where = getattr(info, "destination_displayable_credentials", None) or info.destination_name
     return f"{where}, dataset {info.dataset_name}"
+
+
+def run_without_repeated_rows(pipeline: dlt.Pipeline, source: Any, **extract_args: Any) -> Tuple[LoadInfo, Dict[str, int]]:
+    """One run into Delta/Iceberg: extract, normalize, keep one row per key, load.
+
+    Why: Delta and Iceberg merge with dlt's `upsert`, which needs every key once per load
+    (deltalake stops with "MERGE matched a target row with multiple source rows"), while the
+    source may pass a task through twice in one run: again, when its stories changed after
+    another project's listing had already yielded it, so that the `stories` transformer sees it
+    (changes.py). DuckDB's and Postgres' `delete-insert` merge keeps one copy; `upsert` does
+    not. dlt's `run` does the same steps, with no place between normalize and load.
+
+    Returns:
+        dlt's load info, and the rows loaded per table.
+    """
+    pipeline.sync_destination()  # as `run` does first: a fresh machine resumes from the lake's state
+    pipeline.extract(source, **extract_args)
+    pipeline.normalize()
+    rows, ids = drop_repeated_rows(pipeline)
+    info = pipeline.load()
+    if extract_args.get("table_format") == "delta":
+        delete_orphaned_nested_rows(pipeline, ids)
+    return info, rows
+
+
+def drop_repeated_rows(pipeline: dlt.Pipeline) -> Tuple[Dict[str, int], Dict[str, Set[str]]]:
+    """Keeps the last row per key of every merge table in the normalized packages (parquet).
+
+    The key is the primary key of a root table and `_dlt_id` of a nested one (derived from the
+    root's key under `upsert`, so a repeated task repeats its nested rows with the same ids).
+
+    Returns:
+        rows per table that will load, and the `_dlt_id`s per merge table.
+    """
+    import pyarrow.parquet as pq
+    from dlt.common.schema.utils import get_columns_names_with_prop, get_write_disposition, is_nested_table
+
+    schema = pipeline.default_schema
+    kept: Dict[str, int] = {}
+    ids: Dict[str, Set[str]] = {}
+    for load_id in pipeline.list_normalized_load_packages():
+        files: Dict[str, List[str]] = {}
+        for job in pipeline.get_load_package_info(load_id).jobs.get("new_jobs", []):
+            files.setdefault(job.job_file_info.table_name, []).append(job.file_path)
+        for table, paths in files.items():
+            table_schema = schema.tables.get(table)
+            parquet = all(p.endswith(".parquet") for p in paths)
+            merge = table_schema is not None and get_write_disposition(schema.tables, table) == "merge"
+            nested = merge and is_nested_table(table_schema)
+            keys = ["_dlt_id"] if nested else get_columns_names_with_prop(table_schema, "primary_key") if merge else []
+            if not parquet:
+                continue
+            seen: Set[Tuple[Any, ...]] = set()
+            for path in sorted(paths, reverse=True):  # the last copy wins, as the newest read
+                data = pq.read_table(path)
+                if not keys:
+                    kept[table] = kept.get(table, 0) + data.num_rows
+                    continue
+                mask = [False] * data.num_rows
+                values = list(zip(*(data.column(k).to_pylist() for k in keys)))
+                for i in range(data.num_rows - 1, -1, -1):
+                    if values[i] not in seen:
+                        seen.add(values[i])
+                        mask[i] = True
+                if not all(mask):
+                    data = data.filter(mask)
+                    pq.write_table(data, path)
+                kept[table] = kept.get(table, 0) + data.num_rows
+                ids.setdefault(table, set()).update(data.column("_dlt_id").to_pylist())
+    return kept, ids
+
+
+def delete_orphaned_nested_rows(pipeline: dlt.Pipeline, loaded_ids: Dict[str, Set[str]]) -> None:
+    """Deletes the nested rows of the tasks (stories, ...) just loaded that their new version lacks.
+
+    Why: dlt's Delta `upsert` updates and inserts nested rows but never deletes one, so a task
+    removed from a project, untagged or unfollowed would keep its old `tasks__projects`
+    (`tasks__tags`, ...) row; SQL destinations' merge replaces them. After the load, so a failed
+    load deletes nothing.
+    """
+    from dlt.common.schema.utils import get_write_disposition, is_nested_table
+    from dlt.common.destination.exceptions import DestinationUndefinedEntity
+
+    schema = pipeline.default_schema
+    tables = schema.data_table_names(seen_data_only=True)
+    roots: Set[str] = set()
+    for table in tables:
+        if not is_nested_table(schema.tables[table]) and get_write_disposition(schema.tables, table) == "merge":
+            roots |= loaded_ids.get(table, set())
+    if not roots:
+        return
+    with pipeline.destination_client() as client:
+        for table in tables:
+            if not is_nested_table(schema.tables[table]) or get_write_disposition(schema.tables, table) != "merge":
+                continue
+            try:
+                delta = client.load_open_table("delta", table)  # type: ignore[attr-defined]
+            except DestinationUndefinedEntity:
+                continue
+            stored = delta.to_pyarrow_table(columns=["_dlt_id", "_dlt_root_id"]).to_pydict()
+            keep = loaded_ids.get(table, set())
+            orphans = [i for i, root in zip(stored["_dlt_id"], stored["_dlt_root_id"]) if root in roots and i not in keep]
+            if orphans:
+                delta.delete("_dlt_id IN (" + ", ".join("'" + i.replace("'", "''") + "'" for i in orphans) + ")")

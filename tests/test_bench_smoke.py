@@ -130,6 +130,9 @@ def test_quick_bench_prints_a_row_per_scenario() -> None:
     for row in rows:
         requests, bound, ratio = int(row[1]), int(row[2]), float(row[3])
         assert bound > 0 and abs(ratio - requests / bound) < 1e-3, row
+    # The figures issue 13 quotes: latency's extract against normalize + load, cpu in CPU seconds.
+    assert "latency: breakdown: extract " in done.stdout and "best reachable" in done.stdout, done.stdout
+    assert "cpu: CPU seconds: source " in done.stdout, done.stdout
 
 
 def test_quick_big_org_prints_requests_per_project() -> None:

@@ -25,6 +25,7 @@ from asana_dlt import export as export_module
 from asana_dlt.settings import EXPORT_MISSING_COLUMNS
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.clock import fmt_ms
+from bench.bounds import full_load_bound, requests_by_kind
 from tests.conftest import rows
 from tests.test_e2e import REPO, new_pipeline, snapshot
 
@@ -195,6 +196,12 @@ def test_export_full_load_equals_the_paged_full_load(
         assert not [p for p in paths if p.startswith("/tasks")]  # no listing, no stories per task
         assert not [p for p in paths if p == "/attachments"]
         assert sum(paths.values()) < paged["requests"] / 2
+        # Besides the export's own requests, exactly the listings a complete load needs: one per
+        # workspace (and page) for the small tables, one sections and one events request per project.
+        made, floor = requests_by_kind(paths.elements()), full_load_bound(sim.store)
+        for kind in ("workspaces", "projects", "tags", "teams", "users", "sections", "events"):
+            assert made[kind] == floor[kind], kind
+        assert made["sections"] == made["events"] == len(sim.store.records["project"])
         # The token never reached the file host: every download carried no Authorization.
         assert sim.exports.downloads and all(d["status"] == 200 and not d["authorization"]
                                              for d in sim.exports.downloads)
@@ -404,5 +411,42 @@ def test_a_task_deleted_during_the_job_is_gone_after_the_next_run(tmp_path: Path
         assert rows(pipeline, f"SELECT count(*) FROM asana_data.tasks WHERE gid = '{task['gid']}'") == [(0,)]
         assert rows(pipeline, "SELECT count(*) FROM asana_data.tasks")[0][0] == sim.expected_counts()["tasks"]
         assert rows(pipeline, "SELECT count(*) FROM asana_data.stories")[0][0] == sim.expected_counts()["stories"]
+    finally:
+        sim.stop()
+
+
+def test_every_sync_token_precedes_the_job_so_deletes_during_it_are_caught(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One extract worker: each project's `tasks` call starts only after the one before has had
+    # its job done, which is when a project's own events request would come too late.
+    monkeypatch.setenv("EXTRACT__WORKERS", "1")
+    sim = make_sim(clock, projects=3)
+    try:
+        s, org = api(sim), org_gid(sim)
+        projects = [p for p in sim.store.all("project") if p["workspace"]["gid"] == org]
+        victims = [next(t for t in sim.store.all("task") if t["parent"] is None and p in t["projects"]) for p in projects]
+        deleted: List[str] = []
+
+        def delete_once() -> None:  # while the job runs: its file (snapshot at the start) still holds them
+            if not deleted:
+                for task in victims:
+                    deleted.append(task["gid"])
+                    assert s.delete(f"{sim.base_url}/tasks/{task['gid']}").ok
+
+        clock.on_sleep.append(delete_once)
+        pipeline = new_pipeline(tmp_path, "tokens_first")
+        run(pipeline, sim, core=True)
+        log = sim.requests()
+        posts = [i for i, r in enumerate(log) if r.path == "/exports/resource"]  # in the order jobs were made
+        post = posts[[j.workspace["gid"] for j in sim.exports.jobs.values()].index(org)]
+        gids = {p["gid"] for p in projects}
+        events = [i for i, r in enumerate(log) if r.path == "/events" and r.params.get("resource") in gids]
+        assert len(events) == len(projects) and max(events) < post  # every token before the job
+        gone = ",".join(f"'{gid}'" for gid in deleted)
+        assert len(projects) > 1 and rows(pipeline, f"SELECT count(*) FROM asana_data.tasks WHERE gid IN ({gone})") == [(len(victims),)]
+        run(pipeline, sim, core=True)
+        assert rows(pipeline, f"SELECT count(*) FROM asana_data.tasks WHERE gid IN ({gone})") == [(0,)]
+        assert rows(pipeline, "SELECT count(*) FROM asana_data.tasks")[0][0] == sim.expected_counts()["tasks"]
     finally:
         sim.stop()

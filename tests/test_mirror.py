@@ -14,12 +14,13 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import dlt
 import pytest
 import requests
 
+import asana_dlt_pipeline as cli
 from asana_dlt import asana_source
 from asana_sim import AsanaSim, SimConfig
 from tests.conftest import cli_subprocess_env, rows
@@ -179,32 +180,41 @@ def new_pipeline(tmp_path: Path, destination: Any = None, dataset: str = "asana_
     )
 
 
-def run(pipeline: dlt.Pipeline, sim: AsanaSim, deletes: str = "hard") -> None:
-    pipeline.run(asana_source(access_token=sim.token, base_url=sim.base_url, requests_per_minute=0, deletes=deletes))
+def run(pipeline: dlt.Pipeline, sim: AsanaSim, deletes: str = "hard", table_format: Optional[str] = None) -> None:
+    source = asana_source(access_token=sim.token, base_url=sim.base_url, requests_per_minute=0, deletes=deletes)
+    if table_format:  # the CLI's way into Delta/Iceberg (one row per key and load: lakehouse.py)
+        cli.run_once(pipeline, source, None, False, table_format)
+    else:
+        pipeline.run(source)
 
 
-def rounds(pipeline: dlt.Pipeline, sim: AsanaSim, deletes: str, log: Any = None) -> Iterator[str]:
-    """Runs every round, asserting the mirror after each; yields the round's name after it."""
+def rounds(
+    pipeline: dlt.Pipeline, sim: AsanaSim, deletes: str, log: Any = None, table_format: Optional[str] = None
+) -> Iterator[str]:
+    """Runs every round, asserting the mirror after each; yields the round's name after it.
+
+    `table_format` (delta) is for the lakehouse tests (tests/test_lakehouse.py), which run these
+    same rounds on the filesystem destination."""
     api = Api(sim)
     picked = _pick(sim)
-    run(pipeline, sim, deletes)
+    run(pipeline, sim, deletes, table_format)
     assert_mirror(pipeline, sim, "full load")
     yield "full load"
     for name, work in (("subtasks", round_subtasks), ("deletes", round_deletes)):
         work(api, sim, picked)
-        run(pipeline, sim, deletes)
+        run(pipeline, sim, deletes, table_format)
         assert_mirror(pipeline, sim, name)
         yield name
     sim.config.sync_ttl_s = 0  # every token the next run presents has expired
     round_after_expiry(api, sim, picked)
     if log is not None:
         log.clear()
-    run(pipeline, sim, deletes)
+    run(pipeline, sim, deletes, table_format)
     sim.config.sync_ttl_s = 86400.0
     assert_mirror(pipeline, sim, "after expiry")
     yield "after expiry"
     sim.reset_requests()
-    run(pipeline, sim, deletes)
+    run(pipeline, sim, deletes, table_format)
     assert_mirror(pipeline, sim, "idle")
     assert not [r for r in sim.requests() if r.path.endswith(("/stories", "/subtasks"))], "an idle run reloaded"
     yield "idle"

@@ -315,3 +315,22 @@ def test_an_unknown_delete_mode_stops_before_any_request(fake: FakeAsana) -> Non
     with pytest.raises(Exception, match='deletes = .sfot. is not a delete mode; set deletes to "hard"'):
         asana_source(access_token=TOKEN, base_url=BASE_URL, deletes="sfot")
     assert fake.calls == []
+
+
+def test_listings_parse_no_jsonpath_at_run_time(
+    fake: FakeAsana, pipeline: dlt.Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # jsonpath-ng builds its whole parser per path (~10 ms of CPU): one per listing, i.e. per
+    # task's stories, made a 2k-task load 8x slower. The paginator's path is compiled at import.
+    from dlt.common import jsonpath
+
+    parsed: List[Any] = []
+    real_parse = jsonpath._parse
+    monkeypatch.setattr(jsonpath, "_parse", lambda path: parsed.append(path) or real_parse(path))
+    project = fake.add_project("P")
+    for minute in range(5):
+        fake.add_task([project], minute=minute, stories=1)
+    load(pipeline)
+
+    assert counts(pipeline)["stories"] == 5
+    assert parsed == []

@@ -20,7 +20,7 @@ TOKEN = "standalone-token-4be2"
 # be importable there, and the source must load the simulator from its dlt config alone.
 USER_PROJECT = """
 import importlib.util, json, os, sys
-for name in ("asana_sim", "asana_dlt_pipeline", "run_guard", "tests", "bench"):
+for name in ("asana_sim", "asana_dlt_pipeline", "run_guard", "process_memory", "tests", "bench"):
     assert importlib.util.find_spec(name) is None, f"{name} is importable: the test proves nothing"
 import dlt
 import asana_dlt

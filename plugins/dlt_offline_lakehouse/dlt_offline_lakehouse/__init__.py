@@ -1,24 +1,38 @@
-"""Reads Delta and Iceberg tables back offline: DuckDB scans the tables' live parquet files.
+"""Reads Delta and Iceberg tables back offline, with DuckDB's own scanners where it can.
 
 Why: dlt's `pipeline.dataset()`, `sql_client()` and so `dlt pipeline show` read a lakehouse
-through DuckDB's `delta` / `iceberg` extensions, which DuckDB 2.0 downloads at run time (no
-package ships them for 2.0), so every read fails without network. The table formats' own
-libraries (deltalake, pyiceberg) already know which parquet files make up the current version
-of a table; DuckDB reads parquet natively. So when an extension is not installed, the view dlt
-builds over `delta_scan(...)` / `iceberg_scan(...)` is rebuilt over `read_parquet([...])` of
-exactly those files, and object storage is reached through dlt's own fsspec client instead of
-DuckDB's (also downloaded) httpfs. Measured in bench/ (`--scenario delta`) and the README.
+through DuckDB's `delta` / `iceberg` extensions (and `httpfs` for object storage), which DuckDB
+downloads from its own server at run time: every read fails without network.
 
-With network, or with the extensions installed, nothing changes: dlt's scanners are used.
+1. PyPI's `duckdb-ext-delta`, `-iceberg`, `-httpfs`, `-avro` (requirements-lakehouse.txt) ship
+   those extensions for DuckDB 1.4.4 as a local extension repository
+   (`duckdb_ext/extensions/v1.4.4/<platform>/`). On import this plugin installs the missing ones
+   from there into DuckDB's extension directory (`INSTALL delta FROM '<that folder>'`, what
+   DuckDB itself does after a download), once per machine. From then on every DuckDB in the
+   environment autoloads them: dlt's datasets, the dashboard, dbt-duckdb, the duckdb CLI.
+2. Where an extension is still not installed (another DuckDB version than the packages', an
+   extension directory that cannot be written), the view dlt builds over `delta_scan(...)` /
+   `iceberg_scan(...)` is rebuilt over `read_parquet([...])` of exactly the parquet files of the
+   table's current version, as deltalake / pyiceberg list them, and object storage is reached
+   through dlt's own fsspec client instead of DuckDB's httpfs.
 
 Installed as a dlt plugin (entry point group `dlt`), so dlt imports it, and so enables it, in
 every process: a script, the CLI, and the dashboard of `dlt pipeline <name> show`.
 """
 
+import logging
+import os
 import re
+from importlib.util import find_spec
 from typing import Any, Callable, List, Optional, Tuple
 
+import duckdb
 from dlt.destinations.impl.filesystem.sql_client import FilesystemSqlClient
+
+# What dlt's lakehouse reads need: the table formats, object storage, and the Avro manifests
+# of Iceberg. Each comes from the duckdb-ext-<name> package, when installed.
+EXTENSIONS = ("delta", "iceberg", "httpfs", "avro")
+_log = logging.getLogger(__name__)
 
 _SCAN = re.compile(r"\b(delta_scan|iceberg_scan)\('[^']*'[^)]*\)")
 _PATCHED = "_asana_offline_reads"
@@ -29,6 +43,46 @@ def _installed(conn: Any, extension: str) -> bool:
         "SELECT installed FROM duckdb_extensions() WHERE extension_name = ?", [extension]
     ).fetchall()
     return bool(rows and rows[0][0])
+
+
+def packaged_repository() -> Optional[str]:
+    """The local extension repository the duckdb-ext-* packages form, if any is installed."""
+    spec = find_spec("duckdb_ext")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        repository = os.path.join(root, "extensions")
+        if os.path.isdir(os.path.join(repository, f"v{duckdb.__version__}")):
+            return repository
+    return None
+
+
+def install_packaged_extensions() -> List[str]:
+    """Installs the packaged extensions DuckDB lacks into its extension directory (idempotent).
+
+    Why at import: the dashboard of `dlt pipeline show` and dbt-duckdb open their own DuckDB
+    connections, which no dlt setting reaches; an installed extension is autoloaded by all of
+    them. Costs one in-memory connection (a few ms) when nothing is missing.
+
+    Returns:
+        the extensions installed now. Never raises: on failure the parquet fallback below reads.
+    """
+    repository = packaged_repository()
+    if repository is None:
+        return []
+    try:
+        conn = duckdb.connect(":memory:")
+        try:
+            platform = conn.execute("PRAGMA platform").fetchone()[0]
+            folder = os.path.join(repository, f"v{duckdb.__version__}", platform)
+            missing = [e for e in EXTENSIONS if not _installed(conn, e)
+                       and os.path.isfile(os.path.join(folder, f"{e}.duckdb_extension"))]
+            for extension in missing:
+                conn.execute(f"INSTALL {extension} FROM '{repository}'")
+            return missing
+        finally:
+            conn.close()
+    except duckdb.Error as exc:  # e.g. a read-only home: fall back, say why once
+        _log.warning("DuckDB extensions not installed from %s (%s); reading lakehouse tables through their parquet files", repository, exc)
+        return []
 
 
 def _live_files(client: FilesystemSqlClient, table_format: str, table_name: str) -> List[str]:
@@ -93,4 +147,5 @@ def enable_offline_reads() -> None:
     setattr(FilesystemSqlClient, _PATCHED, True)
 
 
+install_packaged_extensions()
 enable_offline_reads()
