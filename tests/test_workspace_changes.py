@@ -26,7 +26,7 @@ CORE = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams
 LINES = {"workspace": "change capture by workspace events and search", "project-events": "change capture by per-project events"}
 
 
-def _run(pipeline: dlt.Pipeline, sim: AsanaSim, deletes: str = "hard") -> None:
+def _run(pipeline: dlt.Pipeline, sim: AsanaSim, deletes: str = "hard", table_format: Any = None) -> None:
     source = asana_source(access_token=sim.token, base_url=sim.base_url, requests_per_minute=0, deletes=deletes)
     pipeline.run(source.with_resources(*CORE))
 
