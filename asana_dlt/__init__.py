@@ -12,7 +12,6 @@ data in `settings.CATALOG`, built by the one factory in `catalog.py`.
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import dlt
-from dlt.common import logger
 from dlt.common.typing import TDataItems, TSecretStrValue
 from dlt.extract.resource import DltResource
 

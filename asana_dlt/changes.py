@@ -107,6 +107,22 @@ class ProjectEvents:
             self.tasks.add(parent)
 
 
+def events_body(response: Response, what: str) -> Dict[str, Any]:
+    """The decoded body of an events answer, which must carry a sync token.
+
+    Why: every events endpoint (project and workspace) hands out the token change capture
+    resumes from; an answer without one is not Asana's (a proxy, a wrong base_url), and
+    storing nothing is safer than losing the position.
+    """
+    body = _body(response)
+    if not isinstance(body, dict) or not body.get("sync"):
+        raise AsanaMalformedResponse(
+            f"Asana answered {what} without a sync token; nothing was loaded."
+            " Check base_url (it must end in /api/1.0) and retry."
+        )
+    return body
+
+
 def _pass_412(response: Response, *args: Any, **kwargs: Any) -> None:
     """Asana answers an expired or missing sync token with 412 and a fresh token: not an error."""
     if response.status_code != 412:
@@ -124,12 +140,7 @@ def read_events(client: AsanaClient, project: Dict[str, Any], sync: Optional[str
             response = client.get("/events", params=params, hooks={"response": [client._count_response, _pass_412]})
         except _SkipObject:
             return None  # 403/404: its listing is skipped with a warning as well
-        body = _body(response)
-        if not isinstance(body, dict) or not body.get("sync"):
-            raise AsanaMalformedResponse(
-                f"Asana answered GET /events for project {named(project)} without a sync token; nothing was"
-                " loaded. Check base_url (it must end in /api/1.0) and retry."
-            )
+        body = events_body(response, f"GET /events for project {named(project)}")
         if response.status_code == 412:
             reason = "its sync token expired" if sync else "it has no sync token yet"
             return ProjectEvents(sync=body["sync"], reconcile=reason)

@@ -37,8 +37,8 @@ from dlt.common import logger
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests import Request, Response
 
-from .changes import ChangeCapture, ProjectEvents, _pass_412
-from .helpers import AsanaClient, AsanaMalformedResponse, _body, _raise_asana_errors, _SkipObject
+from .changes import ChangeCapture, ProjectEvents, _pass_412, events_body
+from .helpers import AsanaClient, _raise_asana_errors, _SkipObject
 from .incremental import to_asana_time
 from .settings import SEARCH_PARAMS, TASK_FIELDS, WORKSPACE_EVENTS_PARAMS
 
@@ -182,12 +182,7 @@ class WorkspaceChanges:
                 )
             except _SkipObject as exc:
                 return exc.status, None
-            body = _body(response)
-            if not isinstance(body, dict) or not body.get("sync"):
-                raise AsanaMalformedResponse(
-                    f"Asana answered GET /workspaces/{gid}/events without a sync token; nothing was loaded."
-                    " Check base_url (it must end in /api/1.0) and retry."
-                )
+            body = events_body(response, f"GET /workspaces/{gid}/events")
             if response.status_code == 412:
                 self._store(gid, sync=body["sync"])
                 return 412, None
