@@ -60,6 +60,16 @@ def dlt_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixtu
         dlt_logger.setLevel(previous)
 
 
+def point_cli_at(monkeypatch: pytest.MonkeyPatch, workdir: Path, base_url: str, token: str) -> None:
+    """Runs this process's CLI calls against a simulator, as a user's config would: from
+    `workdir`, with its own dlt data folder (dlt's state never leaks between tests), no quota."""
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("DLT_DATA_DIR", str(workdir / "dlt"))
+    monkeypatch.setenv("SOURCES__ASANA_DLT__BASE_URL", base_url)
+    monkeypatch.setenv("SOURCES__ASANA_DLT__ACCESS_TOKEN", token)
+    monkeypatch.setenv("SOURCES__ASANA_DLT__REQUESTS_PER_MINUTE", "0")
+
+
 def cli_subprocess_env(workdir: Path, base_url: str, token: str) -> Dict[str, str]:
     """The environment of `python asana_dlt_pipeline.py` run as a child process against a
     simulator: its own dlt data folder, the repo importable, no quota."""

@@ -7,6 +7,7 @@ import pytest
 
 import asana_dlt_pipeline as cli
 from asana_sim import AsanaSim, SimConfig
+from tests.conftest import point_cli_at
 
 TOKEN = "cli-test-token-5d1e0b"
 
@@ -15,11 +16,7 @@ TOKEN = "cli-test-token-5d1e0b"
 def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AsanaSim]:
     """A simulator the CLI reaches through dlt's config injection, as a user's would."""
     with AsanaSim(token=TOKEN, config=SimConfig(seed=11)) as running:
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
-        monkeypatch.setenv("SOURCES__ASANA_DLT__BASE_URL", running.base_url)
-        monkeypatch.setenv("SOURCES__ASANA_DLT__ACCESS_TOKEN", TOKEN)
-        monkeypatch.setenv("SOURCES__ASANA_DLT__REQUESTS_PER_MINUTE", "0")
+        point_cli_at(monkeypatch, tmp_path, running.base_url, TOKEN)
         yield running
 
 

@@ -23,7 +23,7 @@ from asana_dlt import asana_source
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.demo import make_changes
 from tests import test_mirror as mirror
-from tests.conftest import rows
+from tests.conftest import point_cli_at, rows
 from tests.test_e2e import snapshot
 
 TOKEN = "lakehouse-test-token-3c9f"
@@ -50,11 +50,7 @@ needs_moto = pytest.mark.skipif(bool(_missing("deltalake", "moto", "s3fs")), rea
 def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AsanaSim]:
     """A fresh simulator the CLI reaches through dlt's config, and a folder for the bucket."""
     with AsanaSim(token=TOKEN, config=CONFIG) as running:
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
-        monkeypatch.setenv("SOURCES__ASANA_DLT__BASE_URL", running.base_url)
-        monkeypatch.setenv("SOURCES__ASANA_DLT__ACCESS_TOKEN", TOKEN)
-        monkeypatch.setenv("SOURCES__ASANA_DLT__REQUESTS_PER_MINUTE", "0")
+        point_cli_at(monkeypatch, tmp_path, running.base_url, TOKEN)
         monkeypatch.setenv("DESTINATION__FILESYSTEM__BUCKET_URL", str(tmp_path / "bucket"))
         yield running
 

@@ -13,7 +13,7 @@ pytest.importorskip("dagster_dlt", reason="needs dagster-dlt: pip install -r req
 from dagster import AssetKey, materialize  # noqa: E402
 
 from asana_sim import AsanaSim, SimConfig  # noqa: E402
-from tests.conftest import counts  # noqa: E402
+from tests.conftest import counts, point_cli_at  # noqa: E402
 
 TOKEN = "dagster-test-token-81be"
 
@@ -21,11 +21,7 @@ TOKEN = "dagster-test-token-81be"
 @pytest.fixture
 def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AsanaSim]:
     with AsanaSim(token=TOKEN, config=SimConfig(seed=17, tasks=40, projects=3)) as running:
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
-        monkeypatch.setenv("SOURCES__ASANA_DLT__BASE_URL", running.base_url)
-        monkeypatch.setenv("SOURCES__ASANA_DLT__ACCESS_TOKEN", TOKEN)
-        monkeypatch.setenv("SOURCES__ASANA_DLT__REQUESTS_PER_MINUTE", "0")
+        point_cli_at(monkeypatch, tmp_path, running.base_url, TOKEN)
         yield running
 
 
