@@ -332,13 +332,6 @@ def test_iceberg_with_a_persistent_sqlite_catalog_loads_without_catalog_job_erro
 
 
 @needs_iceberg
-@pytest.mark.xfail(
-    strict=True,
-    reason="pyiceberg (0.11, 0.12) upsert, as dlt 1.31's merge_iceberg_table calls it after evolving the"
-    " schema: upsert_util.get_rows_to_update casts the incoming rows to the matched stored rows' schema,"
-    " which lacks the columns this load adds (stories' project__name, project__resource_type after the"
-    " demo's changes): pyarrow 'Target schema's field names are not matching the table's field names'",
-)
 def test_iceberg_mirrors_asana_across_changes(sim: AsanaSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pipeline, loaded = iceberg_load(sim, tmp_path, monkeypatch, runs=2)
     assert_unique_keys(pipeline, loaded)
