@@ -244,18 +244,22 @@ def test_delta_on_s3_mirrors_asana_across_changes(sim: AsanaSim, moto_s3: Dict[s
     assert_dataset_reads_it(pipeline, loaded)
 
 
+def sqlite_catalog(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, warehouse: Path) -> Dict[str, str]:
+    """A persistent SQLite Iceberg catalog, through dlt's config as README shows it."""
+    catalog_config = {"type": "sql", "uri": f"sqlite:///{tmp_path / 'catalog.db'}", "warehouse": f"file://{warehouse}"}
+    monkeypatch.setenv("ICEBERG_CATALOG__ICEBERG_CATALOG_TYPE", "sql")
+    monkeypatch.setenv("ICEBERG_CATALOG__ICEBERG_CATALOG_CONFIG", json.dumps(catalog_config))
+    return catalog_config
+
+
 def iceberg_load(
     sim: AsanaSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runs: int
 ) -> Tuple[dlt.Pipeline, Dict[str, Any]]:
     """CLI runs into Iceberg with a persistent SQLite catalog (changes between), then every table
     as pyiceberg reads it."""
-    import json
-
     from pyiceberg.catalog.sql import SqlCatalog
 
-    catalog_config = {"type": "sql", "uri": f"sqlite:///{tmp_path / 'catalog.db'}", "warehouse": f"file://{tmp_path / 'bucket'}"}
-    monkeypatch.setenv("ICEBERG_CATALOG__ICEBERG_CATALOG_TYPE", "sql")
-    monkeypatch.setenv("ICEBERG_CATALOG__ICEBERG_CATALOG_CONFIG", json.dumps(catalog_config))
+    catalog_config = sqlite_catalog(monkeypatch, tmp_path, tmp_path / "bucket")
     args = ["--destination", "filesystem", "--table-format", "iceberg", "--progress", "none"]
     for run in range(runs):
         if run:
@@ -286,6 +290,16 @@ def test_the_mirror_rounds_hold_on_delta_on_local_disk(tmp_path: Path) -> None:
     with AsanaSim(token=mirror.TOKEN, config=mirror.tiny(True)) as sim:
         pipeline = mirror.new_pipeline(tmp_path, dlt.destinations.filesystem(str(tmp_path / "lake")))
         assert list(mirror.rounds(pipeline, sim, "soft", table_format="delta"))[-1] == "idle"
+        assert_soft_deletes_kept(pipeline)
+
+
+@needs_iceberg
+def test_the_mirror_rounds_hold_on_iceberg_with_a_sqlite_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same rounds on Iceberg: its upsert keeps nested rows a task no longer has, as Delta's."""
+    with AsanaSim(token=mirror.TOKEN, config=mirror.tiny(True)) as sim:
+        sqlite_catalog(monkeypatch, tmp_path, tmp_path / "lake")
+        pipeline = mirror.new_pipeline(tmp_path, dlt.destinations.filesystem(str(tmp_path / "lake")))
+        assert list(mirror.rounds(pipeline, sim, "soft", table_format="iceberg"))[-1] == "idle"
         assert_soft_deletes_kept(pipeline)
 
 
