@@ -350,3 +350,31 @@ def test_iceberg_mirrors_asana_across_changes(sim: AsanaSim, tmp_path: Path, mon
     pipeline, loaded = iceberg_load(sim, tmp_path, monkeypatch, runs=2)
     assert_unique_keys(pipeline, loaded)
     assert_mirror(loaded, duckdb_reference(sim, tmp_path))
+
+
+@needs_iceberg
+def test_an_iceberg_merge_takes_columns_a_later_run_adds_to_root_and_nested_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any column may first arrive in a later run (a field Asana adds, a reference's `name`), on a
+    root table or a nested one, in rows that update stored ones: the merge keeps every row right."""
+    from asana_dlt.lakehouse import run_without_repeated_rows
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    config = sqlite_catalog(monkeypatch, tmp_path, tmp_path / "lake")
+    pipeline = mirror.new_pipeline(tmp_path, dlt.destinations.filesystem(str(tmp_path / "lake")))
+    runs = [
+        [{"gid": "1", "name": "a", "tags": [{"gid": "t1"}]}, {"gid": "2", "name": "b", "tags": [{"gid": "t2"}]}],
+        [{"gid": "1", "name": "a2", "color": "red", "tags": [{"gid": "t1", "name": "urgent"}]}],
+    ]
+    for items in runs:
+        resource = dlt.resource(items, name="things", primary_key="gid", write_disposition={"disposition": "merge", "strategy": "upsert"})
+        run_without_repeated_rows(pipeline, resource, table_format="iceberg")
+    catalog = SqlCatalog("default", **{k: v for k, v in config.items() if k != "type"})
+
+    def read(table: str, cols: List[str]) -> List[Tuple[Any, ...]]:
+        arrow = catalog.load_table(("asana_data", table)).scan().to_arrow()
+        return sorted(tuple(r[c] for c in cols) for r in arrow.to_pylist())
+
+    assert read("things", ["gid", "name", "color"]) == [("1", "a2", "red"), ("2", "b", None)]
+    assert read("things__tags", ["gid", "name"]) == [("t1", "urgent"), ("t2", None)]
