@@ -117,6 +117,31 @@ def data_location(info: Any) -> str:
     return f"{where}, dataset {info.dataset_name}"
 
 
+def source_options(table_format: Optional[str]) -> Dict[str, Any]:
+    """`asana_source` arguments a table format needs: soft deletes on Delta/Iceberg.
+
+    Why: dlt cannot apply the `hard_delete` hint to a table with nested tables under `upsert`,
+    so deleted tasks and stories stay, marked `is_deleted` and `deleted_at` (as the CLI does).
+    """
+    return {"deletes": "soft"} if table_format else {}
+
+
+def mirror_run(pipeline: dlt.Pipeline, source: Any, table_format: Optional[str], **run_args: Any) -> LoadInfo:
+    """One scheduled run that keeps any destination an exact mirror: what the orchestrators call.
+
+    The CLI's checks (a destination that cannot merge fails before anything is fetched; an
+    Iceberg SQL catalog prepared once), then dlt's `run` on a database, or on Delta/Iceberg the
+    CLI's own run (`run_without_repeated_rows`: one row per key, new Iceberg columns, orphaned
+    nested rows deleted), which dlt's `run` would not do.
+    """
+    check_merges(pipeline, source, table_format)
+    prepare_iceberg_catalog(pipeline, table_format)
+    if not table_format:
+        return pipeline.run(source, **run_args)
+    info, _ = run_without_repeated_rows(pipeline, source, table_format=table_format, **run_args)
+    return info
+
+
 def run_without_repeated_rows(pipeline: dlt.Pipeline, source: Any, **extract_args: Any) -> Tuple[LoadInfo, Dict[str, int]]:
     """One run into Delta/Iceberg: extract, normalize, keep one row per key, load.
 

@@ -257,8 +257,6 @@ def iceberg_load(
 ) -> Tuple[dlt.Pipeline, Dict[str, Any]]:
     """CLI runs into Iceberg with a persistent SQLite catalog (changes between), then every table
     as pyiceberg reads it."""
-    from pyiceberg.catalog.sql import SqlCatalog
-
     catalog_config = sqlite_catalog(monkeypatch, tmp_path, tmp_path / "bucket")
     args = ["--destination", "filesystem", "--table-format", "iceberg", "--progress", "none"]
     for run in range(runs):
@@ -266,13 +264,20 @@ def iceberg_load(
             make_changes(sim.base_url, sim.token)
         assert cli.main(args) == 0
     pipeline = dlt.attach("asana", pipelines_dir=os.path.join(os.environ["DLT_DATA_DIR"], "pipelines"))
+    return pipeline, iceberg_snapshot(catalog_config, pipeline)
+
+
+def iceberg_snapshot(catalog_config: Dict[str, str], pipeline: dlt.Pipeline) -> Dict[str, Any]:
+    """Every Iceberg table's rows, read by pyiceberg itself (not by the code under test)."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
     catalog = SqlCatalog("default", **{k: v for k, v in catalog_config.items() if k != "type"})
     loaded: Dict[str, Any] = {}
     for table in sorted(pipeline.default_schema.data_table_names(seen_data_only=True)):
-        arrow = catalog.load_table(("asana_data", table)).scan().to_arrow()
+        arrow = catalog.load_table((pipeline.dataset_name, table)).scan().to_arrow()
         cols = sorted(c for c in arrow.column_names if not c.startswith("_dlt"))
         loaded[table] = sorted((tuple(r[c] for c in cols) for r in arrow.select(cols).to_pylist()), key=repr)
-    return pipeline, loaded
+    return loaded
 
 
 # --- the mirror issue's rounds (tests/test_mirror.py) on Delta: updates, moves, subtask changes,
