@@ -134,6 +134,7 @@ def mirror_run(pipeline: dlt.Pipeline, source: Any, table_format: Optional[str],
     CLI's own run (`run_without_repeated_rows`: one row per key, new Iceberg columns, orphaned
     nested rows deleted), which dlt's `run` would not do.
     """
+    check_table_format(pipeline.destination, table_format)
     check_merges(pipeline, source, table_format)
     prepare_iceberg_catalog(pipeline, table_format)
     if not table_format:
