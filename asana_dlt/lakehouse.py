@@ -4,7 +4,9 @@ dlt quietly appends when a destination cannot merge a `merge` table (plain parqu
 the filesystem destination, for one): every later run would then duplicate the changed tasks
 and stories. These checks turn that into one clear error that names the fix, raised before the
 run extracts a single page, and prepare the one shared thing parallel load jobs would race on
-(an Iceberg SQL catalog).
+(an Iceberg SQL catalog). The run into Delta/Iceberg that the CLI, the orchestrators and the
+bench share (`mirror_run`) does what dlt's `run` leaves undone there: one row per key, new
+Iceberg columns taken safely, nested rows a task lost deleted.
 """
 
 from importlib.util import find_spec
@@ -144,14 +146,16 @@ def mirror_run(pipeline: dlt.Pipeline, source: Any, table_format: Optional[str],
 
 
 def run_without_repeated_rows(pipeline: dlt.Pipeline, source: Any, **extract_args: Any) -> Tuple[LoadInfo, Dict[str, int]]:
-    """One run into Delta/Iceberg: extract, normalize, keep one row per key, load.
+    """One run into Delta/Iceberg: extract, normalize, keep one row per key, (Iceberg) add the
+    new columns, load, delete orphaned nested rows.
 
     Why: Delta and Iceberg merge with dlt's `upsert`, which needs every key once per load
     (deltalake stops with "MERGE matched a target row with multiple source rows"), while the
     source may pass a task through twice in one run: again, when its stories changed after
     another project's listing had already yielded it, so that the `stories` transformer sees it
     (changes.py). DuckDB's and Postgres' `delete-insert` merge keeps one copy; `upsert` does
-    not. dlt's `run` does the same steps, with no place between normalize and load.
+    not. dlt's `run` does the same steps, with no place between normalize and load (see
+    `evolve_iceberg_tables` and `delete_orphaned_nested_rows` for the other two).
 
     Returns:
         dlt's load info, and the rows loaded per table.
