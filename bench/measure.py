@@ -176,7 +176,10 @@ def timed_run(
     spans = {s.step: (s.started_at.timestamp(), s.finished_at.timestamp()) for s in timed}
     step_rss = {step: sampler.peak_between(*span) for step, span in spans.items()}
     step_cpu = {step: sampler.cpu_between(*span) for step, span in spans.items()}
-    normalize = next((t.last_normalize_info for t in traces if t.last_normalize_info), None) if traces else trace.last_normalize_info
+    if traces:  # the normalize step's own trace
+        normalize = next((t.last_normalize_info for t in traces if t.last_normalize_info), None)
+    else:
+        normalize = trace.last_normalize_info
     rows = {t: n for t, n in (normalize.row_counts if normalize else {}).items() if not t.startswith("_dlt")}
     return {
         "wall_s": wall,
