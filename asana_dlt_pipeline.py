@@ -22,7 +22,7 @@ from asana_dlt.lakehouse import (
     run_without_repeated_rows,
 )
 from asana_dlt.settings import FULL_LOAD_MODES
-from process_memory import cap_malloc_arenas
+from process_memory import can_fork_steps, cap_malloc_arenas, in_forked_child
 from run_guard import describe_destination, hold_run_lock, one_line, root_cause
 
 PIPELINE_NAME = "asana"
@@ -163,21 +163,42 @@ def run_once(
 
     Returns:
         dlt's load info and the rows this run loaded per table."""
+    if table_format:  # Delta/Iceberg's upsert needs each key once per load
+        source = _checked(pipeline, source, resources, table_format)
+        return run_without_repeated_rows(pipeline, source, **_extract_args(pipeline, full_refresh, table_format))
+    loaded = fetch_once(pipeline, source, resources, full_refresh)
+    return pipeline.load(), loaded
+
+
+def fetch_once(pipeline: dlt.Pipeline, source: Any, resources: Optional[List[str]], full_refresh: bool) -> Dict[str, int]:
+    """The steps of `run_once` before the load: what dlt's `run` does up to it (state restored
+    from the destination, extract, normalize), so the load can run in another process.
+
+    Returns:
+        the rows per table the normalized package holds."""
+    source = _checked(pipeline, source, resources, None)
+    pipeline.sync_destination()  # as `run` does first: a fresh machine resumes from the destination's state
+    pipeline.extract(source, **_extract_args(pipeline, full_refresh, None))
+    normalized = pipeline.normalize()
+    return dict(normalized.row_counts) if normalized else {}
+
+
+def _checked(pipeline: dlt.Pipeline, source: Any, resources: Optional[List[str]], table_format: Optional[str]) -> Any:
+    """The source cut to `resources`, once it is known to merge, with a killed run's load finished."""
     if resources:
         source = source.with_resources(*resources)
     check_merges(pipeline, source, table_format)
     prepare_iceberg_catalog(pipeline, table_format)
     finish_earlier_run(pipeline)
-    args: Dict[str, Any] = {
+    return source
+
+
+def _extract_args(pipeline: dlt.Pipeline, full_refresh: bool, table_format: Optional[str]) -> Dict[str, Any]:
+    return {
         "refresh": "drop_sources" if full_refresh else None,
         "loader_file_format": fastest_file_format(pipeline),
         "table_format": table_format,
     }
-    if table_format:  # Delta/Iceberg's upsert needs each key once per load
-        return run_without_repeated_rows(pipeline, source, **args)
-    info = pipeline.run(source, **args)
-    normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
-    return info, dict(normalized.row_counts) if normalized else {}
 
 
 def finish_earlier_run(pipeline: dlt.Pipeline) -> None:
@@ -282,8 +303,14 @@ def analyse(pipeline: dlt.Pipeline, full_refresh: bool = False) -> None:
     print(where_to_look(pipeline))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Runs the load; any failure becomes one line on stderr and exit code 1 (130 on Ctrl-C)."""
+def main(argv: Optional[Sequence[str]] = None, fork_steps: bool = False) -> int:
+    """Runs the load; any failure becomes one line on stderr and exit code 1 (130 on Ctrl-C).
+
+    Args:
+        argv: The command line; None reads sys.argv.
+        fork_steps: Extract and normalize in a forked child and load in this process (the
+            command line does; a caller with threads of its own, such as a test, runs in place).
+    """
     args = parse_args(argv)
     cap_malloc_arenas()  # before the extract's threads exist (process_memory.py says why)
     try:
@@ -295,9 +322,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         source = asana_source(**_source_options(args))  # a missing token fails here, before anything is touched
         pipelines_dir = args.pipelines_dir or get_dlt_pipelines_dir()
         with hold_run_lock(pipelines_dir, PIPELINE_NAME):
-            pipeline = make_pipeline(PIPELINE_NAME, args.destination, args.dataset, args.progress, pipelines_dir)
-            print(f"Loading into {describe_destination(pipeline)} (pipeline state in {pipeline.working_dir})")
-            run = run_once(pipeline, source, args.resources, args.full_refresh, args.table_format)
+
+            def start() -> dlt.Pipeline:
+                pipeline = make_pipeline(PIPELINE_NAME, args.destination, args.dataset, args.progress, pipelines_dir)
+                print(f"Loading into {describe_destination(pipeline)} (pipeline state in {pipeline.working_dir})")
+                return pipeline
+
+            if fork_steps and not args.table_format and can_fork_steps():
+                # The extract's heap leaves with its process before DuckDB's load (process_memory.py).
+                loaded = in_forked_child(
+                    lambda: fetch_once(start(), source, args.resources, args.full_refresh),
+                    lambda exc: None if isinstance(root_cause(exc), KeyboardInterrupt) else one_line(exc, args.destination),
+                )
+                pipeline = make_pipeline(PIPELINE_NAME, args.destination, args.dataset, args.progress, pipelines_dir)
+                run = (pipeline.load(), loaded)
+            else:
+                pipeline = start()
+                run = run_once(pipeline, source, args.resources, args.full_refresh, args.table_format)
             info = report(pipeline, run, f"pipeline {PIPELINE_NAME} -> {args.destination} dataset {args.dataset}")
             print(f"\nExplore it: dlt pipeline {PIPELINE_NAME} show   (data in {data_location(info)})")
             if args.analytics:
@@ -319,4 +360,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(fork_steps=True))
