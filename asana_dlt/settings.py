@@ -470,6 +470,11 @@ EXPORT_POLL_FIRST_S = 2.0
 EXPORT_POLL_MAX_S = 60.0
 # Exported task rows per page handed to dlt (a page also carries its tasks' stories).
 EXPORT_PAGE_SIZE = 500
+# A reconciliation (expired events tokens, `reconcile_every_days`) goes through one export of the
+# workspace only when listing its due projects would cost more requests than this: the job, its
+# download and its polls (2, 4, 8 ... 60 s: ~15 for a 10-minute job) cost about as much, and below
+# it the paged listing is also minutes faster than waiting for a job.
+EXPORT_RECONCILE_MIN_REQUESTS = 20
 EXPORT_JOB_FIELDS: Tuple[str, ...] = (
     "status",
     "resource_subtype",

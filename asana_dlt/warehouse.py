@@ -7,7 +7,7 @@ project's tasks even at 100k tasks and the state carries no list of gids.
 """
 
 import threading
-from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
@@ -62,16 +62,22 @@ class Warehouse:
         )
         return {gid: _asana_time(at) for gid, at in self._select(sql, ("tasks", "tasks__projects"))}
 
-    def descendants(self, gids: Iterable[str]) -> Dict[str, str]:
-        """`modified_at` of every loaded subtask below these tasks, at any depth."""
+    def descendants(self, gids: Iterable[str], parents: Optional[Set[str]] = None) -> Dict[str, str]:
+        """`modified_at` of every loaded subtask below these tasks, at any depth.
+
+        `parents` collects the gids that have loaded subtasks: what a paged reconciliation would
+        list (`export.py` weighs that cost against an export's).
+        """
         found: Dict[str, str] = {}
         level = list(gids)
         while level:
             children: List[str] = []
             for i in range(0, len(level), _BATCH):
-                sql = (f"SELECT x.gid, x.modified_at FROM {{tasks}} x WHERE x.parent__gid IN"
+                sql = (f"SELECT x.gid, x.modified_at, x.parent__gid FROM {{tasks}} x WHERE x.parent__gid IN"
                        f" ({_quoted(level[i:i + _BATCH])})" + "{live}")
-                for gid, at in self._select(sql, ("tasks",)):
+                for gid, at, parent in self._select(sql, ("tasks",)):
+                    if parents is not None:
+                        parents.add(parent)
                     if gid not in found:
                         found[gid] = _asana_time(at)
                         children.append(gid)
