@@ -361,8 +361,8 @@ def rows_of(
             if changed is None:
                 continue
             if not changed:
-                stories, attachments = [], []
-            elif stories_from is not None and (task.get("modified_at") or "") < stories_from:
+                attachments = []
+            if stories_from is not None and (task.get("modified_at") or "") < stories_from:
                 stories = []
             page.append(ExportedTask(task, {"stories": stories, "attachments": attachments}, changed))
         if len(page) >= EXPORT_PAGE_SIZE:
@@ -408,14 +408,16 @@ class Reconciliation:
     In scope are the top-level tasks of the due projects, every task the warehouse holds below
     or among them, and new subtasks below those. Each task in scope is loaded again (a move
     between sections leaves `modified_at` alone, as a paged reconciliation's listing would
-    show); stories only where `modified_at` differs, with tombstones for loaded stories the file
-    lacks. A loaded task the file lacks (an export holds undeleted objects only) is read once,
+    show), with the stories the warehouse lacks and tombstones for loaded stories the file
+    lacks; attachments only where `modified_at` differs. A loaded task the file lacks (an export holds undeleted objects only) is read once,
     as `changes.py` confirms a vanished task: 404 deletes it. What is held is the due projects'
     loaded gids, never the file.
     """
 
-    def __init__(self, due: Set[str], known: Dict[str, str], capture: Any) -> None:
-        self.due, self.known, self.capture = due, known, capture
+    def __init__(
+        self, due: Set[str], known: Dict[str, str], parents: Dict[str, str], capture: Any, stories_from: Optional[str]
+    ) -> None:
+        self.due, self.known, self.parents, self.capture, self.stories_from = due, known, parents, capture, stories_from
         self.seen: Set[str] = set()
         self.orphans: Dict[str, str] = {}  # a new subtask met before its parent: gid -> parent gid
 
@@ -430,14 +432,27 @@ class Reconciliation:
         return task.get("modified_at") != self.known.get(gid)
 
     def stories(self, page: ExportPage) -> ExportPage:
-        """Tombstones for the loaded stories of the page's changed tasks that the file lacks."""
-        changed = [task for task in page if task.changed and task["gid"] in self.known]
-        if changed:
-            exported = {story["gid"] for task in changed for story in task.children["stories"]}
-            gone = self.capture.warehouse.stories_of(task["gid"] for task in changed) - exported
-            if gone:
-                changed[0].children["stories"].extend(self.capture.tombstones("stories", gone))
+        """Only the stories the warehouse lacks, and tombstones for loaded ones the file lacks.
+
+        Every task's, changed or not: a move adds a story without touching `modified_at`, and a
+        deleted story touches nothing (which a paged reconciliation cannot see). One warehouse
+        query per page of tasks.
+        """
+        loaded_tasks = [task["gid"] for task in page if task["gid"] in self.known and self._stories_kept(task)]
+        loaded = self.capture.warehouse.stories_of(loaded_tasks) if loaded_tasks else set()
+        exported: Set[str] = set()
+        for task in page:
+            stories = task.children["stories"]
+            exported.update(story["gid"] for story in stories)
+            if loaded:
+                task.children["stories"] = [story for story in stories if story["gid"] not in loaded]
+        gone = loaded - exported
+        if gone:
+            page[0].children["stories"].extend(self.capture.tombstones("stories", gone))
         return page
+
+    def _stories_kept(self, task: Dict[str, Any]) -> bool:
+        return self.stories_from is None or (task.get("modified_at") or "") >= self.stories_from
 
     def rows(self, lines: Iterator[Dict[str, Any]], stories_from: Optional[str]) -> Iterator[Any]:
         """The file's pages in scope, then what only a read can settle: vanished tasks, and new
@@ -455,7 +470,12 @@ class Reconciliation:
                     del self.orphans[gid]
                     found = True
         self.orphans.clear()
-        yield from self.capture.confirm_vanished((set(self.known) - self.seen) | late)
+        vanished = set(self.known) - self.seen
+        roots = {gid for gid in vanished if self.parents.get(gid) not in vanished}
+        # A root's 404 deletes its loaded subtree too; what is left (below a root that still
+        # exists) is read after it.
+        yield from self.capture.confirm_vanished(roots | late)
+        yield from self.capture.confirm_vanished(vanished - roots)
 
 
 class FullLoads:
@@ -591,8 +611,13 @@ class FullLoads:
             todo = [p for p in todo if not self.modes.skips_project(p) and not (full_load and self._covered(p))]
         if not todo:
             return
+        prefetch = getattr(self.capture, "project_events", None)
         with ThreadPoolExecutor(max_workers=min(EARLY_TOKEN_READERS, len(todo))) as pool:
-            found = list(pool.map(lambda p: self._read(workspace_gid, p, full_load), todo))
+            if full_load or prefetch is None:
+                found = list(pool.map(lambda p: self._read(workspace_gid, p, full_load), todo))
+            else:  # a reconciliation reads the warehouse too, which needs dlt's context: this thread
+                list(pool.map(prefetch, todo))  # the requests, cached by change capture
+                found = [self._read(workspace_gid, p, full_load) for p in todo]
         with self._lock:
             for project, events in zip(todo, found):
                 self._early[project["gid"]] = events
@@ -665,9 +690,9 @@ class FullLoads:
         known: Dict[str, str] = {}
         for events in due.values():
             known.update(events.known)
-        parents: Set[str] = set()
+        parents: Dict[str, str] = {}
         known.update(self.capture.warehouse.descendants(list(known), parents))
-        paged = sum(_pages(len(events.known)) for events in due.values()) + len(parents)
+        paged = sum(_pages(len(events.known)) for events in due.values()) + len(set(parents.values()))
         if paged <= EXPORT_RECONCILE_MIN_REQUESTS:
             return None
         logger.info(
@@ -676,7 +701,7 @@ class FullLoads:
         )
         assert self._jobs is not None
         stored = self._jobs.tokens(gid)
-        decided = self._run(dict(workspace, gid=gid), self._tokens(gid, projects, per_project=True), filters={})
+        decided = self._run(dict(workspace, gid=gid), self._tokens(gid, projects, per_project=True), reconciling=True)
         if decided is None:
             return None
         job, finished = decided
@@ -685,21 +710,26 @@ class FullLoads:
                 if stored.get(project_gid):
                     events.sync = stored[project_gid]
         self._exported(gid, finished, stored if job.resumed else {})
-        return job, finished, Reconciliation(set(due), known, self.capture)
+        return job, finished, Reconciliation(set(due), known, parents, self.capture, self.stories_from)
 
     def _run(
-        self, workspace: Dict[str, Any], tokens: Dict[str, str], filters: Optional[Dict[str, str]] = None
+        self, workspace: Dict[str, Any], tokens: Dict[str, str], reconciling: bool = False
     ) -> Optional[Tuple[ExportJob, Finished]]:
+        """Waits for the workspace's job; None falls back to the paged API, with one line saying why.
+
+        A reconciliation's fallback is the run's ordinary path (listing), so its line is
+        informational. Both filter by `start_date` only, as the paged listings do.
+        """
         assert self._jobs is not None
-        filters = self.filters if filters is None else filters
-        job = ExportJob(self.client, workspace, self._jobs, self.timeout_s, filters, tokens)
+        job = ExportJob(self.client, workspace, self._jobs, self.timeout_s, self.filters, tokens)
         try:
             return job, job.wait()
         except ExportUnavailable as exc:
+            what = "Reconciliation" if reconciling else "Full load"
             if self.mode == "export":
                 raise AsanaSourceError(
                     f"Could not load workspace {job.name} by export: {exc}; set full_load = \"auto\" (or"
                     " --full-load auto) to fall back to the paged API."
                 ) from None
-            logger.warning(f"Full load of workspace {job.name} through the paged API: {exc}.")
+            (logger.info if reconciling else logger.warning)(f"{what} of workspace {job.name} through the paged API: {exc}.")
             return None

@@ -62,11 +62,11 @@ class Warehouse:
         )
         return {gid: _asana_time(at) for gid, at in self._select(sql, ("tasks", "tasks__projects"))}
 
-    def descendants(self, gids: Iterable[str], parents: Optional[Set[str]] = None) -> Dict[str, str]:
+    def descendants(self, gids: Iterable[str], parents: Optional[Dict[str, str]] = None) -> Dict[str, str]:
         """`modified_at` of every loaded subtask below these tasks, at any depth.
 
-        `parents` collects the gids that have loaded subtasks: what a paged reconciliation would
-        list (`export.py` weighs that cost against an export's).
+        `parents` collects each subtask's parent gid: the tasks a paged reconciliation would list
+        subtasks of (`export.py` weighs that cost against an export's), and the trees a delete takes.
         """
         found: Dict[str, str] = {}
         level = list(gids)
@@ -77,7 +77,7 @@ class Warehouse:
                        f" ({_quoted(level[i:i + _BATCH])})" + "{live}")
                 for gid, at, parent in self._select(sql, ("tasks",)):
                     if parents is not None:
-                        parents.add(parent)
+                        parents[gid] = parent
                     if gid not in found:
                         found[gid] = _asana_time(at)
                         children.append(gid)

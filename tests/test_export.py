@@ -549,3 +549,62 @@ def test_a_resumed_job_keeps_the_tokens_from_before_it(tmp_path: Path, clock: Fa
         assert loaded == sum(1 for t in sim.store.all("task") if t["workspace"]["gid"] == org)
     finally:
         sim.stop()
+
+
+def test_reconciliation_by_export_keeps_the_mirror(tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The mirror's changes (tests/test_mirror.py: subtasks renamed and added at two levels, a move
+    # between sections, completion, reassignment, comments, a task with its subtask tree deleted)
+    # made during a pause that expires every token: each workspace is reconciled by one export
+    # instead of listing its projects, and the warehouse equals the simulator after it.
+    import tests.test_mirror as mirror
+
+    monkeypatch.setattr(export_module, "EXPORT_RECONCILE_MIN_REQUESTS", 0)  # a tiny workspace qualifies
+    config = mirror.tiny(True)
+    config.exports, config.export_seconds = True, 300.0
+    sim = AsanaSim(token=mirror.TOKEN, config=config, clock=clock).start()
+
+    def load() -> None:
+        source = asana_source(access_token=mirror.TOKEN, base_url=sim.base_url, requests_per_minute=0)
+        pipeline.run(source.with_resources(*CORE))
+
+    try:
+        pipeline, changes, picked = mirror.new_pipeline(tmp_path), mirror.Api(sim), mirror._pick(sim)
+        load()
+        mirror.assert_mirror(pipeline, sim, "full load")
+        mirror.round_subtasks(changes, sim, picked)
+        changes.send("DELETE", f"/tasks/{picked['deep'][1]['gid']}")
+        mirror.round_after_expiry(changes, sim, picked)
+        sim.config.sync_ttl_s = 0  # every token the next run presents has expired
+        sim.reset_requests()
+        load()
+        sim.config.sync_ttl_s = 86400.0
+        mirror.assert_mirror(pipeline, sim, "reconciled by export")
+        paths = Counter(r.path for r in sim.requests())
+        assert paths["/exports/resource"] == len(sim.store.all("workspace")) and paths["/_export"] == 2
+        assert not [p for p in paths if p == "/tasks" or p.endswith("/subtasks")], sorted(paths)
+        confirmed = [p for p in paths if re.fullmatch(r"/tasks/\d+", p)]
+        assert len(confirmed) == 2, confirmed  # the two deleted top-level tasks, read once (404)
+        stories = [p for p in paths if p.endswith("/stories")]
+        assert not stories, stories  # the changed tasks' stories came in the file
+        sim.reset_requests()
+        load()
+        mirror.assert_mirror(pipeline, sim, "idle")
+        assert not [r for r in sim.requests() if r.path.endswith(("/stories", "/subtasks"))], "an idle run reloaded"
+    finally:
+        sim.stop()
+
+
+def test_a_small_reconciliation_lists_its_projects(tmp_path: Path, clock: FakeClock, dlt_log: Any) -> None:
+    # Below EXPORT_RECONCILE_MIN_REQUESTS listing is cheaper than a job, its polls and its file.
+    sim = make_sim(clock, subtask_share=0.0)
+    try:
+        pipeline = new_pipeline(tmp_path, "small_check")
+        run(pipeline, sim, core=True)
+        sim.config.sync_ttl_s = 0
+        sim.reset_requests()
+        run(pipeline, sim, core=True)
+        paths = Counter(r.path for r in sim.requests())
+        assert paths["/exports/resource"] == 0 and paths["/tasks"] == len(sim.store.all("project"))
+        assert rows(pipeline, "SELECT count(*) FROM asana_data.tasks")[0][0] == sim.expected_counts()["tasks"]
+    finally:
+        sim.stop()
