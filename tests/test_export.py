@@ -608,3 +608,20 @@ def test_a_small_reconciliation_lists_its_projects(tmp_path: Path, clock: FakeCl
         assert rows(pipeline, "SELECT count(*) FROM asana_data.tasks")[0][0] == sim.expected_counts()["tasks"]
     finally:
         sim.stop()
+
+
+def test_the_file_is_cut_into_pages_lazily() -> None:
+    # Memory stays flat in the file's size: rows_of never reads more than a page of lines ahead.
+    pulled: List[int] = []
+
+    def lines() -> Iterator[Dict[str, Any]]:
+        for i in range(3 * export_module.EXPORT_PAGE_SIZE + 7):
+            pulled.append(i)
+            yield {"gid": str(i), "resource_type": "task", "modified_at": "2026-01-01T00:00:00.000Z",
+                   "stories": [{"gid": f"s{i}"}], "attachments": []}
+
+    sizes = []
+    for page in export_module.rows_of(lines()):
+        assert len(pulled) == sum(sizes) + len(page)  # nothing read beyond this page's last line
+        sizes.append(len(page))
+    assert sizes == [export_module.EXPORT_PAGE_SIZE] * 3 + [7]
