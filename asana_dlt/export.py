@@ -657,9 +657,10 @@ class FullLoads:
 
         Decided once per workspace, when its first project due for reconciliation asks: the
         other projects' events are read first (as for a full load), and the export is used only
-        when the due projects' paged reconciliation would cost more than
-        `EXPORT_RECONCILE_MIN_REQUESTS` (⌈tasks/100⌉ per project plus a listing per loaded
-        task with subtasks): a few expired projects are cheaper and faster listed.
+        when the due projects' paged reconciliation (⌈tasks/100⌉ per project plus a listing per
+        loaded task with subtasks) would cost more requests than `EXPORT_RECONCILE_MIN_REQUESTS`
+        (a job's own) and than a page per 100 of the workspace's loaded tasks (what the file
+        makes the source read): a project's weekly check in a big workspace is cheaper listed.
         """
         if self.mode == "api" or self.capture is None or getattr(events, "known", None) is None:
             return None
@@ -693,7 +694,10 @@ class FullLoads:
         parents: Dict[str, str] = {}
         known.update(self.capture.warehouse.descendants(list(known), parents))
         paged = sum(_pages(len(events.known)) for events in due.values()) + len(set(parents.values()))
-        if paged <= EXPORT_RECONCILE_MIN_REQUESTS:
+        # The file holds the whole workspace: worth it only when listing the due projects would
+        # read about as much (a page per 100 of its tasks) and cost more requests than a job.
+        size = self.capture.warehouse.workspace_tasks(gid) // 100 if due else 0
+        if paged <= max(EXPORT_RECONCILE_MIN_REQUESTS, size):
             return None
         logger.info(
             f"Reconciling {len(due)} project(s) of workspace {workspace.get('name')!r} ({gid}) by one export"

@@ -84,6 +84,12 @@ class Warehouse:
             level = children
         return found
 
+    def workspace_tasks(self, workspace_gid: str) -> int:
+        """How many tasks (subtasks included) are loaded from a workspace: the size of its export."""
+        sql = f"SELECT count(*) FROM {{tasks}} x WHERE x.workspace__gid = {_quoted([workspace_gid])}" + "{live}"
+        found = self._select(sql, ("tasks",))
+        return int(found[0][0]) if found else 0
+
     def stories_of(self, task_gids: Iterable[str]) -> Set[str]:
         """Loaded stories of these tasks."""
         gids, found = list(task_gids), set()

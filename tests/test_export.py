@@ -594,8 +594,17 @@ def test_reconciliation_by_export_keeps_the_mirror(tmp_path: Path, clock: FakeCl
         sim.stop()
 
 
-def test_a_small_reconciliation_lists_its_projects(tmp_path: Path, clock: FakeClock, dlt_log: Any) -> None:
-    # Below EXPORT_RECONCILE_MIN_REQUESTS listing is cheaper than a job, its polls and its file.
+@pytest.mark.parametrize("why", ["few requests", "big workspace"])
+def test_a_small_reconciliation_lists_its_projects(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, why: str
+) -> None:
+    # Listing is cheaper below EXPORT_RECONCILE_MIN_REQUESTS (a job, its polls and its file), and
+    # when the workspace's file is bigger than what listing the due projects reads.
+    if why == "big workspace":
+        from asana_dlt.warehouse import Warehouse
+
+        monkeypatch.setattr(export_module, "EXPORT_RECONCILE_MIN_REQUESTS", 0)
+        monkeypatch.setattr(Warehouse, "workspace_tasks", lambda self, gid: 10**6)
     sim = make_sim(clock, subtask_share=0.0)
     try:
         pipeline = new_pipeline(tmp_path, "small_check")
