@@ -408,10 +408,12 @@ class Reconciliation:
     In scope are the top-level tasks of the due projects, every task the warehouse holds below
     or among them, and new subtasks below those. Each task in scope is loaded again (a move
     between sections leaves `modified_at` alone, as a paged reconciliation's listing would
-    show), with the stories the warehouse lacks and tombstones for loaded stories the file
-    lacks; attachments only where `modified_at` differs. A loaded task the file lacks (an export holds undeleted objects only) is read once,
-    as `changes.py` confirms a vanished task: 404 deletes it. What is held is the due projects'
-    loaded gids, never the file.
+    show), with the stories the warehouse lacks (all of them where `modified_at` differs) and
+    tombstones for loaded stories the file lacks; attachments only where `modified_at` differs.
+    A loaded task the file lacks (an export holds undeleted objects only) is read once, as
+    `changes.py` confirms a vanished task: 404 deletes it. What is held is the due projects'
+    loaded gids and, for subtask lines that come before their parent's, a gid pair each; never
+    the file.
     """
 
     def __init__(
@@ -432,7 +434,7 @@ class Reconciliation:
         return task.get("modified_at") != self.known.get(gid)
 
     def stories(self, page: ExportPage) -> ExportPage:
-        """Only the stories the warehouse lacks, and tombstones for loaded ones the file lacks.
+        """The stories the warehouse lacks (a changed task's all), tombstones for loaded ones the file lacks.
 
         Every task's, changed or not: a move adds a story without touching `modified_at`, and a
         deleted story touches nothing (which a paged reconciliation cannot see). One warehouse
@@ -444,7 +446,7 @@ class Reconciliation:
         for task in page:
             stories = task.children["stories"]
             exported.update(story["gid"] for story in stories)
-            if loaded:
+            if loaded and not task.changed:  # a changed task's stories all load again, as when listed
                 task.children["stories"] = [story for story in stories if story["gid"] not in loaded]
         gone = loaded - exported
         if gone:
@@ -735,5 +737,6 @@ class FullLoads:
                     f"Could not load workspace {job.name} by export: {exc}; set full_load = \"auto\" (or"
                     " --full-load auto) to fall back to the paged API."
                 ) from None
-            (logger.info if reconciling else logger.warning)(f"{what} of workspace {job.name} through the paged API: {exc}.")
+            say = logger.info if reconciling else logger.warning
+            say(f"{what} of workspace {job.name} through the paged API: {exc}.")
             return None

@@ -551,7 +551,9 @@ def test_a_resumed_job_keeps_the_tokens_from_before_it(tmp_path: Path, clock: Fa
         sim.stop()
 
 
-def test_reconciliation_by_export_keeps_the_mirror(tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reconciliation_by_export_keeps_the_mirror(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The mirror's changes (tests/test_mirror.py: subtasks renamed and added at two levels, a move
     # between sections, completion, reassignment, comments, a task with its subtask tree deleted)
     # made during a pause that expires every token: each workspace is reconciled by one export
