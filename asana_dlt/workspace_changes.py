@@ -161,7 +161,8 @@ class WorkspaceChanges:
         if events is None:
             logger.warning(
                 f"Workspace {name}: change capture by workspace events and search; this run takes the first"
-                " workspace sync token (none stored, or it expired), so its projects are checked one by one once."
+                " workspace sync token (none stored, or it expired), so its projects are checked one by one once"
+                " (or, in a full load, loaded by export)."
             )
             return WorkspacePlan(gid, WORKSPACE, hits=hits, searched=searched)
         logger.warning(
