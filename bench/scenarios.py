@@ -575,14 +575,17 @@ class Bench:
         made["search"] = searches
         small = ("sections", "events", "search", "tasks")
         per_workspace = sum(n for k, n in made.items() if k not in small)
-        batches = [r for r in records if r.path == "/batch"]
-        actions = sum(int(getattr(r, "actions", 0) or 0) for r in batches)
         listed = f" + task listings {made['tasks']}" if made["tasks"] else ""  # none expected
-        quota_note = (f"; quota cost {len(records) - downloads - len(batches) + actions} actions"
-                      f" ({len(batches)} /batch requests carried {actions})") if batches else ""
+        # With Asana's batch API (issue 13) the log keeps one record per action, tagged with its
+        # batch: the records are the quota's cost, HTTP requests count each batch once.
+        batched = [r for r in records if getattr(r, "batch", 0)]
+        batches = len({r.batch for r in batched})
+        http = len(records) - len(batched) + batches
+        quota_note = (f"; {http} HTTP requests: {batches} /batch requests carried {len(batched)} of the"
+                      f" {len(records)} actions") if batched else ""
         row.notes.append(
-            f"by export: {len(records)} HTTP requests = export {posts} job requests + {polls} polls + {downloads}"
-            f" file downloads; paged API {len(records) - posts - polls - downloads} = {per_workspace} per-workspace"
+            f"by export: {len(records)} {'actions' if batched else 'HTTP requests'} = export {posts} job requests"
+            f" + {polls} polls + {downloads} file downloads; paged API {len(records) - posts - polls - downloads} = {per_workspace} per-workspace"
             f" listings ({', '.join(f'{k} {n}' for k, n in made.items() if k not in small)})"
             f" + sections {made.get('sections', 0)} (of {len(sim.store.records['project'])} projects)"
             f" + events {made.get('events', 0)} + search {searches} (one each per workspace, of {workspaces})"
