@@ -179,7 +179,8 @@ def asana_source(
     first_listing_since = to_asana_time(start_date) if start_date else None
     wanted = {str(w) for w in workspaces} if workspaces else None
     full_loads = FullLoads(
-        client, full_load, export_timeout_minutes * 60, first_listing_since, stories_from, capture=capture, modes=modes
+        client, full_load, export_timeout_minutes * 60, first_listing_since, stories_from, capture=capture, modes=modes,
+        requests_per_minute=requests_per_minute,
     )
 
     @dlt.resource(

@@ -36,6 +36,7 @@ from .settings import (
     EXPORT_JOB_FIELDS,
     EXPORT_MISSING_COLUMNS,
     EXPORT_PAGE_SIZE,
+    EXPORT_EXPECTED_JOB_MINUTES,
     EXPORT_RECONCILE_MIN_REQUESTS,
     EXPORT_POLL_FIRST_S,
     EXPORT_POLL_MAX_S,
@@ -499,6 +500,8 @@ class FullLoads:
         read_events: Reads one project's events (change capture's `begin`).
         capture: The run's change capture (`changes.py`): warehouse, tombstones, confirmations.
         modes: The workspaces' change-capture modes (`workspace_changes.py`).
+        requests_per_minute: The run's quota (0: none), which weighs a reconciliation's listing
+            against the wait for an export.
     """
 
     def __init__(
@@ -511,6 +514,7 @@ class FullLoads:
         read_events: Optional[Callable[[Dict[str, Any]], Any]] = None,
         capture: Any = None,
         modes: Any = None,
+        requests_per_minute: float = 0,
     ) -> None:
         self.client = client
         self.mode = check_full_load(mode)
@@ -520,6 +524,7 @@ class FullLoads:
         self.read_events = read_events or (capture.begin if capture is not None else None)
         self.capture = capture
         self.modes = modes
+        self.requests_per_minute = requests_per_minute or 0
         self._lock = threading.Lock()
         self._workspaces: Dict[str, threading.Lock] = {}
         self._decided: Dict[str, Optional[Tuple[ExportJob, Finished]]] = {}
@@ -661,8 +666,10 @@ class FullLoads:
         other projects' events are read first (as for a full load), and the export is used only
         when the due projects' paged reconciliation (⌈tasks/100⌉ per project plus a listing per
         loaded task with subtasks) would cost more requests than `EXPORT_RECONCILE_MIN_REQUESTS`
-        (a job's own) and than a page per 100 of the workspace's loaded tasks (what the file
-        makes the source read): a project's weekly check in a big workspace is cheaper listed.
+        (a job's own), than a page per 100 of the workspace's loaded tasks (what the file makes
+        the source read), and than the quota serves while a job runs
+        (`EXPORT_EXPECTED_JOB_MINUTES`): a project's weekly check in a big workspace, or a small
+        workspace after a pause, is cheaper and faster listed.
         """
         if self.mode == "api" or self.capture is None or getattr(events, "known", None) is None:
             return None
@@ -698,8 +705,10 @@ class FullLoads:
         paged = sum(_pages(len(events.known)) for events in due.values()) + len(set(parents.values()))
         # The file holds the whole workspace: worth it only when listing the due projects would
         # read about as much (a page per 100 of its tasks) and cost more requests than a job.
+        # And the wait: at the run's quota, listing must take longer than a job would.
         size = self.capture.warehouse.workspace_tasks(gid) // 100 if due else 0
-        if paged <= max(EXPORT_RECONCILE_MIN_REQUESTS, size):
+        wait = self.requests_per_minute * EXPORT_EXPECTED_JOB_MINUTES
+        if paged <= max(EXPORT_RECONCILE_MIN_REQUESTS, size, wait):
             return None
         logger.info(
             f"Reconciling {len(due)} project(s) of workspace {workspace.get('name')!r} ({gid}) by one export"

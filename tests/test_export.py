@@ -69,7 +69,8 @@ CORE = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams
 
 def run(pipeline: dlt.Pipeline, sim: AsanaSim, attachments: bool = False, core: bool = False, **kwargs: Any) -> Any:
     """One run; `core` leaves out the catalog's tables, which an export does not touch (faster)."""
-    source = asana_source(access_token=TOKEN, base_url=sim.base_url, requests_per_minute=0, **kwargs)
+    kwargs.setdefault("requests_per_minute", 0)  # the simulator sets no quota here
+    source = asana_source(access_token=TOKEN, base_url=sim.base_url, **kwargs)
     if core:
         source = source.with_resources(*CORE, *(("attachments",) if attachments else ()))
     else:
@@ -596,24 +597,26 @@ def test_reconciliation_by_export_keeps_the_mirror(
         sim.stop()
 
 
-@pytest.mark.parametrize("why", ["few requests", "big workspace"])
+@pytest.mark.parametrize("why", ["few requests", "big workspace", "quick at the quota"])
 def test_a_small_reconciliation_lists_its_projects(
     tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, why: str
 ) -> None:
-    # Listing is cheaper below EXPORT_RECONCILE_MIN_REQUESTS (a job, its polls and its file), and
-    # when the workspace's file is bigger than what listing the due projects reads.
-    if why == "big workspace":
-        from asana_dlt.warehouse import Warehouse
+    # Listing is cheaper below EXPORT_RECONCILE_MIN_REQUESTS (a job, its polls and its file), when
+    # the workspace's file is bigger than what listing the due projects reads, and when the quota
+    # serves the listing sooner than a job would finish.
+    from asana_dlt.warehouse import Warehouse
 
+    quota = 6000 if why == "quick at the quota" else 0
+    if why != "few requests":
         monkeypatch.setattr(export_module, "EXPORT_RECONCILE_MIN_REQUESTS", 0)
-        monkeypatch.setattr(Warehouse, "workspace_tasks", lambda self, gid: 10**6)
+        monkeypatch.setattr(Warehouse, "workspace_tasks", lambda self, gid: 10**6 if why == "big workspace" else 0)
     sim = make_sim(clock, subtask_share=0.0)
     try:
         pipeline = new_pipeline(tmp_path, "small_check")
         run(pipeline, sim, core=True)
         sim.config.sync_ttl_s = 0
         sim.reset_requests()
-        run(pipeline, sim, core=True)
+        run(pipeline, sim, core=True, requests_per_minute=quota)
         paths = Counter(r.path for r in sim.requests())
         assert paths["/exports/resource"] == 0 and paths["/tasks"] == len(sim.store.all("project"))
         assert rows(pipeline, "SELECT count(*) FROM asana_data.tasks")[0][0] == sim.expected_counts()["tasks"]
