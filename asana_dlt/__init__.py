@@ -17,7 +17,7 @@ from dlt.extract.resource import DltResource
 
 from .catalog import Catalog, TaskChanges
 from .changes import ChangeCapture, ProjectEvents, check_delete_mode, deletion_columns, mark_live
-from .export import ExportPage, FullLoads, exported_children
+from .export import ExportedTask, ExportPage, FullLoads, exported_children
 from .helpers import TOKEN_HELP, AsanaClient, AsanaSourceError, create_client
 from .incremental import ProjectCursors, RunMemory, to_asana_time
 from .rate_limit import RateLimiter
@@ -179,7 +179,8 @@ def asana_source(
     first_listing_since = to_asana_time(start_date) if start_date else None
     wanted = {str(w) for w in workspaces} if workspaces else None
     full_loads = FullLoads(
-        client, full_load, export_timeout_minutes * 60, first_listing_since, stories_from, read_events=capture.begin
+        client, full_load, export_timeout_minutes * 60, first_listing_since, stories_from, capture=capture, modes=modes,
+        requests_per_minute=requests_per_minute,
     )
 
     @dlt.resource(
@@ -278,6 +279,14 @@ def asana_source(
             cursors.advance(project["gid"], exported.created_at)
             capture.finish(project, events)
             return
+        checked = full_loads.reconciliation(project, events)
+        if checked is not None:  # one export of the workspace instead of listing it (export.py)
+            for page in checked.pages:
+                yield _exported(page) if page and isinstance(page[0], ExportedTask) else page
+            yield from capture.apply(project, events, set(events.known or ()))  # vanished: confirmed above
+            cursors.advance(project["gid"], checked.created_at)
+            capture.finish(project, events)
+            return
         since = first_listing_since if events.reconcile else (cursors.since(project["gid"]) or first_listing_since)
         params = {"project": project["gid"], **({"modified_since": since} if since else {})}
         newest: Optional[str] = None
@@ -313,7 +322,8 @@ def asana_source(
         """Keeps the exported tasks this run has not taken yet; their stories ride on the page."""
         fresh = [task for task in page if memory.first_sighting(task)]
         for task in fresh:
-            task_changes.mark(task["gid"])
+            if task.changed:  # a reconciliation's unchanged task: its row only
+                task_changes.mark(task["gid"])
         return fresh
 
     @dlt.defer

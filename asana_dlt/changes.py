@@ -295,6 +295,11 @@ class ChangeCapture:
         if gone:
             yield self._deleted_tasks(gone)
 
+    def confirm_vanished(self, gids: Iterable[str]) -> Iterator[List[Any]]:
+        """Reads once each task a reconciliation by export did not find (`export.py`): Asana's 404
+        deletes it with its subtrees, anything else updates it (moved out, or newer than the file)."""
+        yield from self._verify(gids, None)
+
     # ---- per run and per project -------------------------------------------------------------
 
     def sweep_gone_projects(self) -> Iterator[List[Dict[str, Any]]]:

@@ -7,7 +7,7 @@ project's tasks even at 100k tasks and the state carries no list of gids.
 """
 
 import threading
-from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
@@ -62,21 +62,33 @@ class Warehouse:
         )
         return {gid: _asana_time(at) for gid, at in self._select(sql, ("tasks", "tasks__projects"))}
 
-    def descendants(self, gids: Iterable[str]) -> Dict[str, str]:
-        """`modified_at` of every loaded subtask below these tasks, at any depth."""
+    def descendants(self, gids: Iterable[str], parents: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+        """`modified_at` of every loaded subtask below these tasks, at any depth.
+
+        `parents` collects each subtask's parent gid: the tasks a paged reconciliation would list
+        subtasks of (`export.py` weighs that cost against an export's), and the trees a delete takes.
+        """
         found: Dict[str, str] = {}
         level = list(gids)
         while level:
             children: List[str] = []
             for i in range(0, len(level), _BATCH):
-                sql = (f"SELECT x.gid, x.modified_at FROM {{tasks}} x WHERE x.parent__gid IN"
+                sql = (f"SELECT x.gid, x.modified_at, x.parent__gid FROM {{tasks}} x WHERE x.parent__gid IN"
                        f" ({_quoted(level[i:i + _BATCH])})" + "{live}")
-                for gid, at in self._select(sql, ("tasks",)):
+                for gid, at, parent in self._select(sql, ("tasks",)):
+                    if parents is not None:
+                        parents[gid] = parent
                     if gid not in found:
                         found[gid] = _asana_time(at)
                         children.append(gid)
             level = children
         return found
+
+    def workspace_tasks(self, workspace_gid: str) -> int:
+        """How many tasks (subtasks included) are loaded from a workspace: the size of its export."""
+        sql = f"SELECT count(*) FROM {{tasks}} x WHERE x.workspace__gid = {_quoted([workspace_gid])}" + "{live}"
+        found = self._select(sql, ("tasks",))
+        return int(found[0][0]) if found else 0
 
     def stories_of(self, task_gids: Iterable[str]) -> Set[str]:
         """Loaded stories of these tasks."""

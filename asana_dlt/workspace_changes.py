@@ -161,7 +161,8 @@ class WorkspaceChanges:
         if events is None:
             logger.warning(
                 f"Workspace {name}: change capture by workspace events and search; this run takes the first"
-                " workspace sync token (none stored, or it expired), so its projects are checked one by one once."
+                " workspace sync token (none stored, or it expired), so its projects are checked one by one once"
+                " (or, in a full load, loaded by export)."
             )
             return WorkspacePlan(gid, WORKSPACE, hits=hits, searched=searched)
         logger.warning(
@@ -265,6 +266,28 @@ class WorkspaceChanges:
             for gid in events.story_tasks:
                 self.capture.memory.claim_stories(gid)
             yield from self.capture.apply(None, events, {t["gid"] for t in plan.hits}, plan.searched)
+
+    # ---- full loads by export (`export.py`) ------------------------------------------------------
+
+    def workspace_sync(self, project: Dict[str, Any]) -> Optional[str]:
+        """The workspace events token this run took, when the project's workspace runs in workspace
+        mode: read before any export job, it stands for every project's token there."""
+        plan = self.plan(project)
+        if plan.mode != WORKSPACE:
+            return None
+        with self._lock:
+            return self._state().get(plan.gid, {}).get("sync")  # type: ignore[no-any-return]
+
+    def exported(self, gid: str, created_at: str, sync: Optional[str] = None) -> None:
+        """A workspace's tasks came from an export that began at `created_at`: the next search
+        starts no later than that, and `sync` (the token kept beside a job resumed from a killed
+        run) replaces the one this run took after the job had begun."""
+        with self._lock:
+            entry = self._state().setdefault(gid, {})
+            if sync:
+                entry["sync"] = sync
+            if entry.get("searched_until", created_at) >= created_at:
+                entry["searched_until"] = created_at
 
     # ---- sections ------------------------------------------------------------------------------
 

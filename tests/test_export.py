@@ -69,7 +69,8 @@ CORE = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams
 
 def run(pipeline: dlt.Pipeline, sim: AsanaSim, attachments: bool = False, core: bool = False, **kwargs: Any) -> Any:
     """One run; `core` leaves out the catalog's tables, which an export does not touch (faster)."""
-    source = asana_source(access_token=TOKEN, base_url=sim.base_url, requests_per_minute=0, **kwargs)
+    kwargs.setdefault("requests_per_minute", 0)  # the simulator sets no quota here
+    source = asana_source(access_token=TOKEN, base_url=sim.base_url, **kwargs)
     if core:
         source = source.with_resources(*CORE, *(("attachments",) if attachments else ()))
     else:
@@ -450,3 +451,191 @@ def test_every_sync_token_precedes_the_job_so_deletes_during_it_are_caught(
         assert rows(pipeline, "SELECT count(*) FROM asana_data.tasks")[0][0] == sim.expected_counts()["tasks"]
     finally:
         sim.stop()
+
+
+# --- workspace mode, resumed jobs' tokens, reconciliation by export ----------------------------------
+
+
+def _org_tasks(sim: AsanaSim, n: int) -> List[Dict[str, Any]]:
+    return [t for t in sim.store.all("task") if t["parent"] is None and t["workspace"]["is_organization"]][:n]
+
+
+def _count(pipeline: dlt.Pipeline, gid: str) -> int:
+    return rows(pipeline, f"SELECT count(*) FROM asana_data.tasks WHERE gid = '{gid}'")[0][0]
+
+
+def _name(pipeline: dlt.Pipeline, gid: str) -> str:
+    return rows(pipeline, f"SELECT name FROM asana_data.tasks WHERE gid = '{gid}'")[0][0]
+
+
+def test_workspace_mode_takes_one_token_before_the_job(tmp_path: Path, clock: FakeClock) -> None:
+    # Enterprise+: exports, workspace events and search. The export path reads no project's events:
+    # the workspace's one token, taken before its job, is what the next run's change capture uses.
+    sim = make_sim(clock, workspace_events=True, search=True)
+    try:
+        s = api(sim)
+        doomed, renamed = _org_tasks(sim, 2)
+        done: List[str] = []
+
+        def change_once() -> None:  # while the job runs: its file (snapshot at the start) predates both
+            if not done:
+                done.append("x")
+                assert s.delete(f"{sim.base_url}/tasks/{doomed['gid']}").ok
+                assert s.put(f"{sim.base_url}/tasks/{renamed['gid']}", json={"data": {"name": "Renamed mid-job"}}).ok
+
+        clock.on_sleep.append(change_once)
+        pipeline = new_pipeline(tmp_path, "workspace_mode")
+        run(pipeline, sim, core=True)
+        log = sim.requests()
+        assert done and not [r for r in log if r.path == "/events"]  # no project's own token
+        # One workspace events request per workspace, before that workspace's job.
+        posts = [i for i, r in enumerate(log) if r.path == "/exports/resource"]
+        post_of = dict(zip((j.workspace["gid"] for j in sim.exports.jobs.values()), posts))
+        for ws in sim.store.all("workspace"):
+            events = [i for i, r in enumerate(log) if r.path == f"/workspaces/{ws['gid']}/events"]
+            assert len(events) == 1 and events[0] < post_of[ws["gid"]], ws["gid"]
+        assert _count(pipeline, doomed["gid"]) == 1 and _name(pipeline, renamed["gid"]) != "Renamed mid-job"
+        sim.reset_requests()
+        run(pipeline, sim, core=True)  # workspace mode: the workspace's events and search, no project's
+        paths = [r.path for r in sim.requests()]
+        assert not [p for p in paths if p in ("/events", "/tasks")], sorted(paths)
+        assert _count(pipeline, doomed["gid"]) == 0 and _name(pipeline, renamed["gid"]) == "Renamed mid-job"
+        assert rows(pipeline, "SELECT count(*) FROM asana_data.tasks")[0][0] == sim.expected_counts()["tasks"]
+        assert rows(pipeline, "SELECT count(*) FROM asana_data.stories")[0][0] == sim.expected_counts()["stories"]
+    finally:
+        sim.stop()
+
+
+class Killed(Exception):
+    """Stands for kill -9 while waiting: the run dies, its state uncommitted, the job file kept."""
+
+
+@pytest.mark.parametrize("mode", ["polling", "workspace"])
+def test_a_resumed_job_keeps_the_tokens_from_before_it(tmp_path: Path, clock: FakeClock, mode: str) -> None:
+    # A job started by a killed run; a task deleted and one renamed before the rerun resumes it. The
+    # rerun loads the job's file (which still holds both as they were); its next run must see both
+    # changes, which only the tokens (and search point) from before the job can show.
+    plan = {"workspace_events": True, "search": True} if mode == "workspace" else {}
+    sim = make_sim(clock, **plan)
+    try:
+        s, org = api(sim), org_gid(sim)
+        doomed, renamed = _org_tasks(sim, 2)
+
+        def die() -> None:
+            raise Killed()
+
+        clock.on_sleep.append(die)
+        pipeline = new_pipeline(tmp_path, f"resumed_{mode}")
+        with pytest.raises(Exception, match="Killed"):
+            run(pipeline, sim, core=True, workspaces=[org])
+        jobs = export_module.JobFile(os.path.join(pipeline.working_dir, export_module.JOBS_FILE))
+        kept = jobs._read()[org]
+        projects = {p["gid"] for p in sim.store.all("project") if p["workspace"]["gid"] == org}
+        assert kept["job"] in sim.exports.jobs
+        assert set(kept["sync"]) == ({"workspace"} if mode == "workspace" else projects)  # only what is needed
+        clock.on_sleep.clear()
+        assert s.delete(f"{sim.base_url}/tasks/{doomed['gid']}").ok
+        assert s.put(f"{sim.base_url}/tasks/{renamed['gid']}", json={"data": {"name": "Renamed while dead"}}).ok
+        clock.now += 300  # the job finished while nobody waited
+        sim.reset_requests()
+        run(pipeline, sim, core=True, workspaces=[org])
+        paths = Counter(r.path for r in sim.requests())
+        assert paths["/exports/resource"] == 0 and paths["/_export"] == 1  # resumed
+        assert paths["/events"] == 0  # the kept tokens stand in for this run's 412s
+        assert _count(pipeline, doomed["gid"]) == 1 and _name(pipeline, renamed["gid"]) != "Renamed while dead"
+        assert not jobs._read()
+        run(pipeline, sim, core=True, workspaces=[org])
+        assert _count(pipeline, doomed["gid"]) == 0 and _name(pipeline, renamed["gid"]) == "Renamed while dead"
+        loaded = rows(pipeline, "SELECT count(*) FROM asana_data.tasks")[0][0]
+        assert loaded == sum(1 for t in sim.store.all("task") if t["workspace"]["gid"] == org)
+    finally:
+        sim.stop()
+
+
+def test_reconciliation_by_export_keeps_the_mirror(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The mirror's changes (tests/test_mirror.py: subtasks renamed and added at two levels, a move
+    # between sections, completion, reassignment, comments, a task with its subtask tree deleted)
+    # made during a pause that expires every token: each workspace is reconciled by one export
+    # instead of listing its projects, and the warehouse equals the simulator after it.
+    import tests.test_mirror as mirror
+
+    monkeypatch.setattr(export_module, "EXPORT_RECONCILE_MIN_REQUESTS", 0)  # a tiny workspace qualifies
+    config = mirror.tiny(True)
+    config.exports, config.export_seconds = True, 300.0
+    sim = AsanaSim(token=mirror.TOKEN, config=config, clock=clock).start()
+
+    def load() -> None:
+        source = asana_source(access_token=mirror.TOKEN, base_url=sim.base_url, requests_per_minute=0)
+        pipeline.run(source.with_resources(*CORE))
+
+    try:
+        pipeline, changes, picked = mirror.new_pipeline(tmp_path), mirror.Api(sim), mirror._pick(sim)
+        load()
+        mirror.assert_mirror(pipeline, sim, "full load")
+        mirror.round_subtasks(changes, sim, picked)
+        changes.send("DELETE", f"/tasks/{picked['deep'][1]['gid']}")
+        mirror.round_after_expiry(changes, sim, picked)
+        sim.config.sync_ttl_s = 0  # every token the next run presents has expired
+        sim.reset_requests()
+        load()
+        sim.config.sync_ttl_s = 86400.0
+        mirror.assert_mirror(pipeline, sim, "reconciled by export")
+        paths = Counter(r.path for r in sim.requests())
+        assert paths["/exports/resource"] == len(sim.store.all("workspace")) and paths["/_export"] == 2
+        assert not [p for p in paths if p == "/tasks" or p.endswith("/subtasks")], sorted(paths)
+        confirmed = [p for p in paths if re.fullmatch(r"/tasks/\d+", p)]
+        assert len(confirmed) == 2, confirmed  # the two deleted top-level tasks, read once (404)
+        stories = [p for p in paths if p.endswith("/stories")]
+        assert not stories, stories  # the changed tasks' stories came in the file
+        sim.reset_requests()
+        load()
+        mirror.assert_mirror(pipeline, sim, "idle")
+        assert not [r for r in sim.requests() if r.path.endswith(("/stories", "/subtasks"))], "an idle run reloaded"
+    finally:
+        sim.stop()
+
+
+@pytest.mark.parametrize("why", ["few requests", "big workspace", "quick at the quota"])
+def test_a_small_reconciliation_lists_its_projects(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, why: str
+) -> None:
+    # Listing is cheaper below EXPORT_RECONCILE_MIN_REQUESTS (a job, its polls and its file), when
+    # the workspace's file is bigger than what listing the due projects reads, and when the quota
+    # serves the listing sooner than a job would finish.
+    from asana_dlt.warehouse import Warehouse
+
+    quota = 6000 if why == "quick at the quota" else 0
+    if why != "few requests":
+        monkeypatch.setattr(export_module, "EXPORT_RECONCILE_MIN_REQUESTS", 0)
+        monkeypatch.setattr(Warehouse, "workspace_tasks", lambda self, gid: 10**6 if why == "big workspace" else 0)
+    sim = make_sim(clock, subtask_share=0.0)
+    try:
+        pipeline = new_pipeline(tmp_path, "small_check")
+        run(pipeline, sim, core=True)
+        sim.config.sync_ttl_s = 0
+        sim.reset_requests()
+        run(pipeline, sim, core=True, requests_per_minute=quota)
+        paths = Counter(r.path for r in sim.requests())
+        assert paths["/exports/resource"] == 0 and paths["/tasks"] == len(sim.store.all("project"))
+        assert rows(pipeline, "SELECT count(*) FROM asana_data.tasks")[0][0] == sim.expected_counts()["tasks"]
+    finally:
+        sim.stop()
+
+
+def test_the_file_is_cut_into_pages_lazily() -> None:
+    # Memory stays flat in the file's size: rows_of never reads more than a page of lines ahead.
+    pulled: List[int] = []
+
+    def lines() -> Iterator[Dict[str, Any]]:
+        for i in range(3 * export_module.EXPORT_PAGE_SIZE + 7):
+            pulled.append(i)
+            yield {"gid": str(i), "resource_type": "task", "modified_at": "2026-01-01T00:00:00.000Z",
+                   "stories": [{"gid": f"s{i}"}], "attachments": []}
+
+    sizes = []
+    for page in export_module.rows_of(lines()):
+        assert len(pulled) == sum(sizes) + len(page)  # nothing read beyond this page's last line
+        sizes.append(len(page))
+    assert sizes == [export_module.EXPORT_PAGE_SIZE] * 3 + [7]
