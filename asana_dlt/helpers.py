@@ -239,6 +239,8 @@ class AsanaClient(RESTClient):
                 # A fresh dict each attempt: the paginator writes the offset into the one it gets.
                 hooks = {"response": [self._count_response, _raise_asana_errors]}
                 first = dict(query, offset=start_offset) if start_offset else dict(query)
+                if start_offset:  # that offset was followed already, where the first page came from
+                    paginator.followed.add(start_offset)
                 start_offset = None  # a restart lists from the first page
                 for page in self.paginate(path, params=first, paginator=paginator, hooks=hooks):
                     rows = [r for r in page if r.get("gid") is None or r["gid"] not in seen]
