@@ -15,7 +15,7 @@ import dlt
 from dlt.common.typing import TDataItems, TSecretStrValue
 from dlt.extract.resource import DltResource
 
-from .batch import MAX_BATCH_SIZE, Listing, each_listing
+from .batch import MAX_BATCH_SIZE, Listing, PlannedListings, each_listing
 from .catalog import Catalog, TaskChanges
 from .changes import ChangeCapture, ProjectEvents, check_delete_mode, deletion_columns, mark_live
 from .export import ExportPage, FullLoads, exported_children
@@ -183,6 +183,7 @@ def asana_source(
         access_token, base_url.rstrip("/"), limiter, oauth if all(oauth.values()) else None, batch_size
     )
     cursors = ProjectCursors("tasks")
+    section_listings = PlannedListings(client, SECTION_FIELDS)  # ten projects' sections per batch
     memory = RunMemory()
     task_changes = TaskChanges()
     catalog = Catalog(client, task_changes, _columns, _nested)
@@ -226,6 +227,8 @@ def asana_source(
             for page in client.pages(path, PROJECT_FIELDS, f"projects of workspace {_named(workspace)}"):
                 listed.extend(catalog.detach("projects", page, CATALOG))
         capture.projects_listed(workspace_page, listed)
+        # A project listed for the first time always lists its sections (see `modes.kept_sections`).
+        section_listings.plan([_sections_of(p) for p in listed if p["gid"] not in cursors.previous()])
         modes.know(workspace_page)
         full_loads.projects_listed(listed)
         yield from listed
@@ -236,8 +239,7 @@ def asana_source(
         if kept is not None:
             yield kept
             return
-        path = f"/projects/{project['gid']}/sections"
-        yield from client.pages(path, SECTION_FIELDS, f"sections of project {_named(project)}")
+        yield section_listings.records(_sections_of(project))
 
     @_listed_whole("tags", workspaces_resource, TAG_FIELDS)
     def tags(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
@@ -370,6 +372,10 @@ def asana_source(
     tasks.add_map(mark_live)
     stories.add_map(mark_live)
     return resources
+
+
+def _sections_of(project: Dict[str, Any]) -> Listing:
+    return Listing(f"/projects/{project['gid']}/sections", f"sections of project {_named(project)}")
 
 
 @dlt.defer

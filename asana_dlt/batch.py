@@ -14,7 +14,8 @@ direct request, which carries dlt's retries and the error policy of `AsanaClient
 result with a `next_page` continues with `AsanaClient.pages` from that offset.
 """
 
-from typing import Any, Dict, Iterator, List, NamedTuple, Sequence, Set, Tuple
+import threading
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from dlt.common import logger
 from requests import ConnectionError as RequestsConnectionError
@@ -65,6 +66,47 @@ def each_listing(
             continue
         for listing, result in zip(group, _post(client, group, fields)):
             yield listing, _read_result(client, listing, result, fields)
+
+
+class _Group:
+    def __init__(self, listings: Sequence[Listing]) -> None:
+        self.listings = listings
+        self.lock = threading.Lock()
+        self.records: Optional[Dict[str, List[Dict[str, Any]]]] = None
+
+
+class PlannedListings:
+    """Listings known in advance but asked for one at a time from parallel transformer calls
+    (sections, per project): planned in groups of `client.batch_size`, each group is read in one
+    batch request by whichever member asks first, and the others find their records waiting.
+
+    No timer and no waiting for members that never ask: a group is fixed when planned. Read
+    records are handed out once and dropped, so only groups being read are held in memory.
+    """
+
+    def __init__(self, client: AsanaClient, fields: Sequence[str]) -> None:
+        self.client, self.fields = client, fields
+        self._groups: Dict[str, _Group] = {}
+        self._lock = threading.Lock()
+
+    def plan(self, listings: Sequence[Listing]) -> None:
+        """These listings will each be asked for (a listing asked without a plan is read alone)."""
+        size = max(1, min(self.client.batch_size, MAX_BATCH_SIZE))
+        with self._lock:
+            for start in range(0, len(listings), size):
+                group = _Group(listings[start : start + size])
+                self._groups.update((listing.path, group) for listing in group.listings)
+
+    def records(self, listing: Listing) -> List[Dict[str, Any]]:
+        """Every record of one listing, from its group's batch (read now if no member did yet)."""
+        with self._lock:
+            group = self._groups.pop(listing.path, None)
+        if group is None:
+            return _direct(self.client, listing, self.fields)
+        with group.lock:
+            if group.records is None:
+                group.records = {done.path: found for done, found in each_listing(self.client, group.listings, self.fields)}
+            return group.records.pop(listing.path)
 
 
 def _direct(client: AsanaClient, listing: Listing, fields: Sequence[str], **continued: Any) -> List[Dict[str, Any]]:

@@ -219,7 +219,7 @@ def loads(tmp_path_factory: pytest.TempPathFactory) -> Dict[int, Dict[str, Any]]
     out: Dict[int, Dict[str, Any]] = {}
     tmp = tmp_path_factory.mktemp("batch")
     for size in (10, 1):
-        config = SimConfig(seed=3, tasks=150, projects=2, heavy_story_share=0.02)
+        config = SimConfig(seed=3, tasks=150, projects=12, heavy_story_share=0.02)
         with AsanaSim(token="t", config=config) as sim:
             pipeline = new_pipeline(tmp, f"batch{size}")
             pipeline.run(asana_source(access_token=sim.token, base_url=sim.base_url, requests_per_minute=0, batch_size=size))
@@ -246,3 +246,10 @@ def test_batched_load_makes_about_ten_times_fewer_story_http_requests(loads: Dic
     assert batched * 5 <= unbatched, (batched, unbatched)
     assert loads[10]["http"] * 2 < loads[1]["http"]
     assert len(loads[10]["records"]) == len(loads[1]["records"])  # the quota's cost is the same
+
+
+def test_a_full_load_reads_ten_projects_sections_per_batch(loads: Dict[int, Dict[str, Any]]) -> None:
+    sections = [r for r in loads[10]["records"] if r.path.endswith("/sections")]
+    assert len(sections) == 12 and all(r.batch for r in sections)
+    assert sorted(Counter(r.batch for r in sections).values()) == [2, 10]
+    assert len([r for r in loads[1]["records"] if r.path.endswith("/sections")]) == 12
