@@ -69,6 +69,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="big-org: projects instead of 2,000 (e.g. 200 for a tenth of the size)")
     parser.add_argument("--big-org-tasks", type=int, default=None, metavar="N",
                         help="big-org: tasks instead of 100,000 (keep 50 per project)")
+    parser.add_argument("--big-org-modes", default=None, metavar="MODES",
+                        help="big-org: comma-separated change-capture modes to run (default: polling,"
+                        "project-events,workspace); polling at full size takes most of the scenario's time")
     return parser.parse_args(argv)
 
 
@@ -180,6 +183,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.cpu_without_stories,
         args.big_org_projects,
         args.big_org_tasks,
+        args.big_org_modes.split(",") if args.big_org_modes else None,
     )
     rows: List[Row] = []
     try:
