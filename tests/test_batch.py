@@ -2,6 +2,8 @@
 their error paths (a `responses` fake for what is sent, the simulator for the quota)."""
 
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -17,10 +19,11 @@ from asana_dlt.helpers import AsanaAuthError, AsanaMalformedResponse, create_cli
 from asana_dlt.rate_limit import RateLimiter
 from asana_dlt.settings import PAGE_SIZE, STORY_FIELDS
 from asana_sim import AsanaSim, SimConfig
-from tests.conftest import counts
+from tests.conftest import cli_subprocess_env, counts
 from tests.fake_asana import BASE_URL, TOKEN, FakeAsana
 from tests.test_e2e import new_pipeline, snapshot
 
+REPO = Path(__file__).resolve().parents[1]
 CORE = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
 
 
@@ -147,6 +150,18 @@ def test_a_bad_batch_size_stops_before_any_request(fake: FakeAsana, value: Any) 
     with pytest.raises(AsanaSourceError, match="batch_size.*from 1 to 10.*config.toml"):
         asana_source(access_token=TOKEN, base_url=BASE_URL, batch_size=value)
     assert fake.calls == []
+
+
+def test_the_cli_names_a_bad_batch_size_in_one_line(tmp_path: Path) -> None:
+    env = dict(cli_subprocess_env(tmp_path, "http://127.0.0.1:9/api/1.0", "t"), SOURCES__ASANA_DLT__BATCH_SIZE="11")
+    done = subprocess.run(
+        [sys.executable, str(REPO / "asana_dlt_pipeline.py")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: batch_size = 11 is not a whole number from 1 to 10 (Asana's batch API takes at most 10 actions);"
+        " fix batch_size under [sources.asana_dlt] in .dlt/config.toml."
+    ]
 
 
 @pytest.fixture
