@@ -4,11 +4,13 @@ dlt quietly appends when a destination cannot merge a `merge` table (plain parqu
 the filesystem destination, for one): every later run would then duplicate the changed tasks
 and stories. These checks turn that into one clear error that names the fix, raised before the
 run extracts a single page, and prepare the one shared thing parallel load jobs would race on
-(an Iceberg SQL catalog).
+(an Iceberg SQL catalog). The run into Delta/Iceberg that the CLI, the orchestrators and the
+bench share (`mirror_run`) does what dlt's `run` leaves undone there: one row per key, new
+Iceberg columns taken safely, nested rows a task lost deleted.
 """
 
 from importlib.util import find_spec
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import dlt
 from dlt.common.destination import Destination
@@ -117,15 +119,43 @@ def data_location(info: Any) -> str:
     return f"{where}, dataset {info.dataset_name}"
 
 
+def source_options(table_format: Optional[str]) -> Dict[str, Any]:
+    """`asana_source` arguments a table format needs: soft deletes on Delta/Iceberg.
+
+    Why: dlt cannot apply the `hard_delete` hint to a table with nested tables under `upsert`,
+    so deleted tasks and stories stay, marked `is_deleted` and `deleted_at` (as the CLI does).
+    """
+    return {"deletes": "soft"} if table_format else {}
+
+
+def mirror_run(pipeline: dlt.Pipeline, source: Any, table_format: Optional[str], **run_args: Any) -> LoadInfo:
+    """One scheduled run that keeps any destination an exact mirror: what the orchestrators call.
+
+    The CLI's checks (a destination that cannot merge fails before anything is fetched; an
+    Iceberg SQL catalog prepared once), then dlt's `run` on a database, or on Delta/Iceberg the
+    CLI's own run (`run_without_repeated_rows`: one row per key, new Iceberg columns, orphaned
+    nested rows deleted), which dlt's `run` would not do.
+    """
+    check_table_format(pipeline.destination, table_format)
+    check_merges(pipeline, source, table_format)
+    prepare_iceberg_catalog(pipeline, table_format)
+    if not table_format:
+        return pipeline.run(source, **run_args)
+    info, _ = run_without_repeated_rows(pipeline, source, table_format=table_format, **run_args)
+    return info
+
+
 def run_without_repeated_rows(pipeline: dlt.Pipeline, source: Any, **extract_args: Any) -> Tuple[LoadInfo, Dict[str, int]]:
-    """One run into Delta/Iceberg: extract, normalize, keep one row per key, load.
+    """One run into Delta/Iceberg: extract, normalize, keep one row per key, (Iceberg) add the
+    new columns, load, delete orphaned nested rows.
 
     Why: Delta and Iceberg merge with dlt's `upsert`, which needs every key once per load
     (deltalake stops with "MERGE matched a target row with multiple source rows"), while the
     source may pass a task through twice in one run: again, when its stories changed after
     another project's listing had already yielded it, so that the `stories` transformer sees it
     (changes.py). DuckDB's and Postgres' `delete-insert` merge keeps one copy; `upsert` does
-    not. dlt's `run` does the same steps, with no place between normalize and load.
+    not. dlt's `run` does the same steps, with no place between normalize and load (see
+    `evolve_iceberg_tables` and `delete_orphaned_nested_rows` for the other two).
 
     Returns:
         dlt's load info, and the rows loaded per table.
@@ -134,10 +164,22 @@ def run_without_repeated_rows(pipeline: dlt.Pipeline, source: Any, **extract_arg
     pipeline.extract(source, **extract_args)
     pipeline.normalize()
     rows, ids = drop_repeated_rows(pipeline)
+    table_format = extract_args.get("table_format")
+    if table_format == "iceberg":
+        evolve_iceberg_tables(pipeline)
     info = pipeline.load()
-    if extract_args.get("table_format") == "delta":
-        delete_orphaned_nested_rows(pipeline, ids)
+    if table_format in TABLE_FORMATS:
+        delete_orphaned_nested_rows(pipeline, ids, table_format)
     return info, rows
+
+
+def _package_files(pipeline: dlt.Pipeline) -> Iterator[Dict[str, List[str]]]:
+    """The files of each normalized load package, by table: what dlt's load jobs will read."""
+    for load_id in pipeline.list_normalized_load_packages():
+        files: Dict[str, List[str]] = {}
+        for job in pipeline.get_load_package_info(load_id).jobs.get("new_jobs", []):
+            files.setdefault(job.job_file_info.table_name, []).append(job.file_path)
+        yield files
 
 
 def drop_repeated_rows(pipeline: dlt.Pipeline) -> Tuple[Dict[str, int], Dict[str, Set[str]]]:
@@ -155,10 +197,7 @@ def drop_repeated_rows(pipeline: dlt.Pipeline) -> Tuple[Dict[str, int], Dict[str
     schema = pipeline.default_schema
     kept: Dict[str, int] = {}
     ids: Dict[str, Set[str]] = {}
-    for load_id in pipeline.list_normalized_load_packages():
-        files: Dict[str, List[str]] = {}
-        for job in pipeline.get_load_package_info(load_id).jobs.get("new_jobs", []):
-            files.setdefault(job.job_file_info.table_name, []).append(job.file_path)
+    for files in _package_files(pipeline):
         for table, paths in files.items():
             table_schema = schema.tables.get(table)
             parquet = all(p.endswith(".parquet") for p in paths)
@@ -187,11 +226,48 @@ def drop_repeated_rows(pipeline: dlt.Pipeline) -> Tuple[Dict[str, int], Dict[str
     return kept, ids
 
 
-def delete_orphaned_nested_rows(pipeline: dlt.Pipeline, loaded_ids: Dict[str, Set[str]]) -> None:
+def evolve_iceberg_tables(pipeline: dlt.Pipeline) -> None:
+    """Adds the columns this load brings to each Iceberg merge table, under a snapshot, before dlt loads.
+
+    Why: dlt 1.31's Iceberg merge adds new columns (`union_by_name`), then calls pyiceberg's
+    `upsert` (0.12), which reads the stored rows a batch matches through a scan pinned to the
+    branch head; a pinned scan projects the head *snapshot's* schema, and a schema change makes no
+    snapshot. So the matched rows come back without the new columns and the upsert stops with
+    "Target schema's field names are not matching the table's field names" (apache/iceberg-python
+    #2467, #3105, open). Any later run can add a column: Asana omits a reference's `name` or
+    `resource_type` until one is set, and gains fields. Here dlt's own evolution (its client's
+    `load_open_table` with the load's Arrow schema, as its load job does) runs first, then an
+    empty append commits a snapshot under the new schema, so the upsert's scan projects every
+    column. No rows change; only tables whose head snapshot is older than their schema get one.
+    """
+    import pyarrow.dataset
+    from dlt.common.destination.exceptions import DestinationUndefinedEntity
+    from dlt.common.schema.utils import get_write_disposition
+
+    schema = pipeline.default_schema
+    with pipeline.destination_client() as client:
+        for files in _package_files(pipeline):
+            for table, paths in files.items():
+                if table not in schema.tables or get_write_disposition(schema.tables, table) != "merge":
+                    continue
+                if not all(p.endswith(".parquet") for p in paths):
+                    continue
+                try:  # the schema dlt's load job reads: a dataset over the same files
+                    iceberg = client.load_open_table(  # type: ignore[attr-defined]
+                        "iceberg", table, schema=pyarrow.dataset.dataset(paths).schema
+                    )
+                except DestinationUndefinedEntity:
+                    continue  # a new table: dlt's job creates it in this load's schema
+                head = iceberg.metadata.current_snapshot()
+                if head is not None and head.schema_id != iceberg.schema().schema_id:
+                    iceberg.append(iceberg.schema().as_arrow().empty_table())
+
+
+def delete_orphaned_nested_rows(pipeline: dlt.Pipeline, loaded_ids: Dict[str, Set[str]], table_format: str) -> None:
     """Deletes the nested rows of the tasks (stories, ...) just loaded that their new version lacks.
 
-    Why: dlt's Delta `upsert` updates and inserts nested rows but never deletes one, so a task
-    removed from a project, untagged or unfollowed would keep its old `tasks__projects`
+    Why: dlt's Delta and Iceberg `upsert` update and insert nested rows but never delete one, so
+    a task removed from a project, untagged or unfollowed would keep its old `tasks__projects`
     (`tasks__tags`, ...) row; SQL destinations' merge replaces them. After the load, so a failed
     load deletes nothing.
     """
@@ -211,11 +287,20 @@ def delete_orphaned_nested_rows(pipeline: dlt.Pipeline, loaded_ids: Dict[str, Se
             if not is_nested_table(schema.tables[table]) or get_write_disposition(schema.tables, table) != "merge":
                 continue
             try:
-                delta = client.load_open_table("delta", table)  # type: ignore[attr-defined]
+                open_table = client.load_open_table(table_format, table)  # type: ignore[attr-defined]
             except DestinationUndefinedEntity:
                 continue
-            stored = delta.to_pyarrow_table(columns=["_dlt_id", "_dlt_root_id"]).to_pydict()
             keep = loaded_ids.get(table, set())
+            if table_format == "delta":
+                stored = open_table.to_pyarrow_table(columns=["_dlt_id", "_dlt_root_id"]).to_pydict()
+            else:
+                stored = open_table.scan(selected_fields=("_dlt_id", "_dlt_root_id")).to_arrow().to_pydict()
             orphans = [i for i, root in zip(stored["_dlt_id"], stored["_dlt_root_id"]) if root in roots and i not in keep]
-            if orphans:
-                delta.delete("_dlt_id IN (" + ", ".join("'" + i.replace("'", "''") + "'" for i in orphans) + ")")
+            if not orphans:
+                continue
+            if table_format == "delta":
+                open_table.delete("_dlt_id IN (" + ", ".join("'" + i.replace("'", "''") + "'" for i in orphans) + ")")
+            else:
+                from pyiceberg.expressions import In
+
+                open_table.delete(In("_dlt_id", orphans))

@@ -31,6 +31,7 @@ def limiter_stats(limiter_type: type) -> Optional[Dict[str, Any]]:
 def run_source(spec: Dict[str, Any]) -> Dict[str, Any]:
     """The real source against the simulator, as a user would run it."""
     from asana_dlt import asana_source
+    from asana_dlt.lakehouse import source_options
     from bench.measure import extract_workers, make_pipeline, timed_run
 
     pipeline = make_pipeline(spec["workdir"], spec["pipeline_name"], spec.get("table_format"))
@@ -39,13 +40,11 @@ def run_source(spec: Dict[str, Any]) -> Dict[str, Any]:
         base_url=spec["base_url"],
         requests_per_minute=spec["requests_per_minute"],
         **({"full_load": spec["full_load"]} if spec.get("full_load") else {}),
+        **source_options(spec.get("table_format")),  # the CLI's soft deletes on a lakehouse
     )
     if spec.get("resources"):
         source = source.with_resources(*spec["resources"])
-    if spec.get("table_format"):
-        for resource in source.resources.values():
-            resource.apply_hints(table_format=spec["table_format"])
-    result = timed_run(pipeline, source, spec.get("loader_format"))
+    result = timed_run(pipeline, source, spec.get("loader_format"), spec.get("table_format"))
     try:
         from asana_dlt.rate_limit import RateLimiter
 
