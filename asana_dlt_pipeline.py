@@ -43,8 +43,10 @@ DUCKDB_SETTINGS: Dict[str, Any] = {"memory_limit": "96MB", "threads": 1, "preser
 # after each job, so each table's job checkpoints and reopens it (2k tasks: load step 2.7 s with an
 # idle connection held open, 10 s without; but held open, 96 MB ran out of memory at 100k tasks).
 DUCKDB_LOAD_JOBS = "sequential"
-# Every resource of the source, the opt-in ones (one request per task, Enterprise) included.
-RESOURCES = tuple(asana_source(access_token="-").resources)
+# Every resource of the source, the opt-in ones (one request per task, Enterprise) included. The
+# options the source checks are given, not read from config: a bad setting then fails in `main`
+# with its one line, not here at import with a traceback.
+RESOURCES = tuple(asana_source(access_token="-", deletes="hard", full_load="auto", batch_size=1).resources)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -15,6 +15,7 @@ import dlt
 from dlt.common.typing import TDataItems, TSecretStrValue
 from dlt.extract.resource import DltResource
 
+from .batch import MAX_BATCH_SIZE, Listing, PlannedListings, each_listing
 from .catalog import Catalog, TaskChanges
 from .changes import ChangeCapture, ProjectEvents, check_delete_mode, deletion_columns, mark_live
 from .export import ExportedTask, ExportPage, FullLoads, exported_children
@@ -28,6 +29,7 @@ from .settings import (
     COLUMN_TYPES,
     DEFAULT_BASE_URL,
     DEFAULT_EXPORT_TIMEOUT_MINUTES,
+    DEFAULT_BATCH_SIZE,
     DEFAULT_FULL_LOAD,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_RECONCILE_EVERY_DAYS,
@@ -136,6 +138,7 @@ def asana_source(
     reconcile_every_days: int = DEFAULT_RECONCILE_EVERY_DAYS,
     full_load: str = DEFAULT_FULL_LOAD,
     export_timeout_minutes: float = DEFAULT_EXPORT_TIMEOUT_MINUTES,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Sequence[DltResource]:
     """Builds the Asana resources; nothing is requested until the pipeline runs.
 
@@ -159,16 +162,28 @@ def asana_source(
             "soft" keeps them with `is_deleted` true and `deleted_at`, for audits.
         reconcile_every_days: Each project is compared in full with Asana at least this often,
             because Asana delivers events at most once; 0 relies on events alone.
+        batch_size: Story listings per request through Asana's batch API (1 to 10; 1 does not
+            use it). Each listing still costs one request of the quota; fewer HTTP round trips
+            cut the loader's CPU.
     """
-    limiter = RateLimiter(requests_per_minute=requests_per_minute, max_concurrency=max_concurrency)
+    if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise AsanaSourceError(
+            f"batch_size = {batch_size!r} is not a whole number from 1 to {MAX_BATCH_SIZE} (Asana's batch API"
+            " takes at most 10 actions); fix batch_size under [sources.asana_dlt] in .dlt/config.toml."
+        )
+    batch_size = min(batch_size, max_concurrency or batch_size)  # a batch's actions are in flight at once
+    limiter = RateLimiter(requests_per_minute=requests_per_minute, max_concurrency=max_concurrency, max_cost=batch_size)
     oauth = {"client_id": client_id, "client_secret": client_secret, "refresh_token": refresh_token}
     if not access_token and not all(oauth.values()):
         raise AsanaSourceError(
             f"No Asana access token was found: {TOKEN_HELP}; or set client_id, client_secret and"
             " refresh_token of an OAuth app there (see .dlt/secrets.toml.example)."
         )
-    client = create_client(access_token, base_url.rstrip("/"), limiter, oauth if all(oauth.values()) else None)
+    client = create_client(
+        access_token, base_url.rstrip("/"), limiter, oauth if all(oauth.values()) else None, batch_size
+    )
     cursors = ProjectCursors("tasks")
+    section_listings = PlannedListings(client, SECTION_FIELDS)  # ten projects' sections per batch
     memory = RunMemory()
     task_changes = TaskChanges()
     catalog = Catalog(client, task_changes, _columns, _nested)
@@ -213,6 +228,8 @@ def asana_source(
             for page in client.pages(path, PROJECT_FIELDS, f"projects of workspace {_named(workspace)}"):
                 listed.extend(catalog.detach("projects", page, CATALOG))
         capture.projects_listed(workspace_page, listed)
+        # A project listed for the first time always lists its sections (see `modes.kept_sections`).
+        section_listings.plan([_sections_of(p) for p in listed if p["gid"] not in cursors.previous()])
         modes.know(workspace_page)
         full_loads.projects_listed(listed)
         yield from listed
@@ -223,8 +240,7 @@ def asana_source(
         if kept is not None:
             yield kept
             return
-        path = f"/projects/{project['gid']}/sections"
-        yield from client.pages(path, SECTION_FIELDS, f"sections of project {_named(project)}")
+        yield section_listings.records(_sections_of(project))
 
     @_listed_whole("tags", workspaces_resource, TAG_FIELDS)
     def tags(workspace_page: List[Dict[str, Any]]) -> Iterator[TDataItems]:
@@ -353,8 +369,8 @@ def asana_source(
             _ref(task) for task in task_page if not task.get("is_deleted") and memory.take_story_claim(task["gid"])
         ]
         del task_page
-        for task in claimed:
-            yield _task_stories(client, capture, task)
+        for start in range(0, len(claimed), client.batch_size):  # one batch request per group
+            yield _task_stories(client, capture, claimed[start : start + client.batch_size])
 
     # The catalog: plain list resources configured as data in settings.CATALOG.
     parents = {"workspaces": workspaces_resource, "projects": projects, "teams": teams, "tasks": tasks}
@@ -368,11 +384,17 @@ def asana_source(
     return resources
 
 
+def _sections_of(project: Dict[str, Any]) -> Listing:
+    return Listing(f"/projects/{project['gid']}/sections", f"sections of project {_named(project)}")
+
+
 @dlt.defer
-def _task_stories(client: AsanaClient, capture: ChangeCapture, task: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """All stories of one task, fetched in dlt's worker pool alongside other tasks'; tombstones
-    for the loaded ones Asana no longer lists when the task's events were out of reach."""
+def _task_stories(client: AsanaClient, capture: ChangeCapture, tasks: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """All stories of a few tasks (one batch request), fetched in dlt's worker pool alongside
+    others; tombstones for the loaded ones Asana no longer lists when a task's events were out of reach."""
+    listings = [Listing(f"/tasks/{task['gid']}/stories", f"stories of task {_named(task)}") for task in tasks]
     collected: List[Dict[str, Any]] = []
-    for page in client.pages(f"/tasks/{task['gid']}/stories", STORY_FIELDS, f"stories of task {_named(task)}"):
-        collected.extend(page)
-    return collected + capture.vanished_stories(task["gid"], collected)
+    for task, (_, stories) in zip(tasks, each_listing(client, listings, STORY_FIELDS)):
+        collected.extend(stories)
+        collected.extend(capture.vanished_stories(task["gid"], stories))
+    return collected

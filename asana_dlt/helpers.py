@@ -77,10 +77,19 @@ _SKIP_REASONS = {
 
 def _error_message(response: Response) -> str:
     """Pulls Asana's own words out of its error envelope, for one-line messages."""
-    body = _body(response)
+    return error_text(_body(response)) or str(response.reason)
+
+
+def error_text(body: Any) -> str:
+    """Asana's messages in an error envelope (`{"errors": [{"message": ...}]}`), joined; or ''."""
     errors = body.get("errors") if isinstance(body, dict) else None
     messages = [str(e.get("message", "")) for e in errors or [] if isinstance(e, dict)]
-    return "; ".join(m for m in messages if m) or str(response.reason)
+    return "; ".join(m for m in messages if m)
+
+
+def auth_error(status: int, message: str) -> AsanaAuthError:
+    """The one line a rejected token gets, from a direct request or a batch's action."""
+    return AsanaAuthError(f"Asana rejected the access token ({status} {message}): {TOKEN_HELP}.")
 
 
 def _raise_asana_errors(response: Response, *args: Any, **kwargs: Any) -> None:
@@ -93,7 +102,7 @@ def _raise_asana_errors(response: Response, *args: Any, **kwargs: Any) -> None:
     if status < 400:
         return
     if status == 401:
-        raise AsanaAuthError(f"Asana rejected the access token (401 {_error_message(response)}): {TOKEN_HELP}.")
+        raise auth_error(401, _error_message(response))
     if status in _SKIP_REASONS:
         raise _SkipObject(status, _error_message(response))
     if status == 400 and "offset=" in (response.request.url or ""):
@@ -153,15 +162,17 @@ class AsanaClient(RESTClient):
     # context lives (its worker threads do not see it).
     collector: Collector = NULL_COLLECTOR
     _progress_lock = threading.Lock()
+    # Listings per `POST /batch` (batch.py); 1 reads without Asana's batch API.
+    batch_size: int = 1
 
     def watch_progress(self) -> None:
         """Counts this client's requests and pages on the active pipeline's progress display."""
         context = Container()[PipelineContext]
         self.collector = context.pipeline().collector if context.is_active() else NULL_COLLECTOR
 
-    def _progress(self, counter: str) -> None:
+    def _progress(self, counter: str, inc: int = 1) -> None:
         with self._progress_lock:
-            self.collector.update(counter)
+            self.collector.update(counter, inc=inc)
 
     def _count_response(self, response: Response, *args: Any, **kwargs: Any) -> None:
         self._progress("Asana requests")
@@ -195,6 +206,8 @@ class AsanaClient(RESTClient):
         what: str,
         params: Optional[Dict[str, Any]] = None,
         plan_statuses: Collection[int] = (),
+        start_offset: Optional[str] = None,
+        seen: Optional[Set[str]] = None,
     ) -> Iterator[List[Dict[str, Any]]]:
         """Yields whole pages of one listing, each record once, applying Asana's error policy.
 
@@ -205,6 +218,9 @@ class AsanaClient(RESTClient):
             params: Query parameters besides `opt_fields`, `limit` and `offset`.
             plan_statuses: Statuses that mean the plan lacks this endpoint: raised as
                 `PlanRequired` for the caller's once-per-run warning, instead of a warning here.
+            start_offset: Continue a listing whose first page came another way (a batch's
+                action) at this `next_page` offset; a restart starts from the first page.
+            seen: Gids that listing already yielded, so they are not yielded twice.
 
         A list that shifts while it is paged repeats records across pages, and replace tables
         cannot dedupe, so a record already yielded by this listing is dropped (a set of gids:
@@ -214,7 +230,7 @@ class AsanaClient(RESTClient):
         warning; an expired offset restarts it.
         """
         query = dict(params or {}, limit=PAGE_SIZE, **({"opt_fields": ",".join(fields)} if fields else {}))
-        seen: Set[str] = set()
+        seen = set() if seen is None else seen
         expired = looped = 0
         while True:
             paginator = AsanaOffsetPaginator()
@@ -222,7 +238,11 @@ class AsanaClient(RESTClient):
             try:
                 # A fresh dict each attempt: the paginator writes the offset into the one it gets.
                 hooks = {"response": [self._count_response, _raise_asana_errors]}
-                for page in self.paginate(path, params=dict(query), paginator=paginator, hooks=hooks):
+                first = dict(query, offset=start_offset) if start_offset else dict(query)
+                if start_offset:  # that offset was followed already, where the first page came from
+                    paginator.followed.add(start_offset)
+                start_offset = None  # a restart lists from the first page
+                for page in self.paginate(path, params=first, paginator=paginator, hooks=hooks):
                     rows = [r for r in page if r.get("gid") is None or r["gid"] not in seen]
                     seen.update(r["gid"] for r in rows if r.get("gid") is not None)
                     stale = 0 if rows else stale + 1
@@ -258,13 +278,19 @@ class AsanaClient(RESTClient):
                 logger.warning(f"Skipping {what}: {_SKIP_REASONS[exc.status]} (Asana said {exc.status}: {exc.message}).")
                 return
             except (RequestsConnectionError, Timeout) as exc:
-                # dlt's session already retried what can pass (resets, timeouts); a refused
-                # connection or an unknown host is not retried: a network or base_url problem.
-                reason = str(exc).split(": ")[-1].rstrip("\"')")[:200]
-                raise AsanaSourceError(
-                    f"Could not reach Asana at {self.base_url} ({type(exc).__name__}: {reason});"
-                    " check the network, a proxy, or base_url under [sources.asana_dlt]."
-                ) from None
+                raise self.unreachable(exc) from None
+
+    def unreachable(self, exc: Exception) -> AsanaSourceError:
+        """The one line for a network failure dlt's session gave up on.
+
+        It already retried what can pass (resets, timeouts); a refused connection or an unknown
+        host is not retried: a network or base_url problem.
+        """
+        reason = str(exc).split(": ")[-1].rstrip("\"')")[:200]
+        return AsanaSourceError(
+            f"Could not reach Asana at {self.base_url} ({type(exc).__name__}: {reason});"
+            " check the network, a proxy, or base_url under [sources.asana_dlt]."
+        )
 
 
 def _worth_retrying(response: Optional[Response], exception: Optional[BaseException]) -> bool:
@@ -290,6 +316,7 @@ def create_client(
     base_url: str,
     limiter: RateLimiter,
     oauth: Optional[Dict[str, Any]] = None,
+    batch_size: int = 1,
 ) -> AsanaClient:
     """Builds the one client a source run shares across all its threads.
 
@@ -300,6 +327,7 @@ def create_client(
             retries included, is paced and counted against one quota.
         oauth: An OAuth app's `client_id`, `client_secret` and `refresh_token`, used instead of
             the access token: exchanged at Asana's token endpoint and renewed before expiry.
+        batch_size: Listings read per `POST /batch` where the source batches them (batch.py).
     """
     session = Client(
         raise_for_status=False,
@@ -313,13 +341,15 @@ def create_client(
     session.proxies.update(requests.utils.get_environ_proxies(base_url))
     session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     session.trust_env = False
-    return AsanaClient(
+    client = AsanaClient(
         base_url=base_url,
         auth=_oauth(oauth, base_url, session) if oauth else BearerTokenAuth(token=access_token),
         paginator=AsanaOffsetPaginator(),
         data_selector="data",
         session=session,
     )
+    client.batch_size = batch_size
+    return client
 
 
 def _oauth(oauth: Dict[str, Any], base_url: str, session: Any) -> Any:

@@ -12,6 +12,7 @@ from email.utils import mktime_tz, parsedate_tz
 from typing import Any, Callable, Dict, Optional
 
 import requests
+from dlt.common import json
 from requests.adapters import HTTPAdapter
 
 _EPS = 1e-9  # float slack so a refill of 0.9999999 tokens counts as a whole token
@@ -34,6 +35,11 @@ class RateLimiter:
     arriving while already paused (other in-flight requests of the same burst) do not halve
     again, or one burst of rejections would collapse the rate to the floor.
 
+    A batch request (``POST /batch``, up to 10 actions) costs Asana one request per action against
+    both limits, so ``acquire(cost)`` takes that many tokens and slots at once (all or none: a
+    batch holding half its slots while waiting for the rest could starve the others), and the
+    bucket holds at least ``max_cost`` tokens so a whole batch can ever start.
+
     Args:
         requests_per_minute: Server quota per token; ``None``/0 disables rate limiting.
         max_concurrency: Requests in flight at once (Asana allows 50 GETs); ``None``/0 = no cap.
@@ -42,6 +48,7 @@ class RateLimiter:
         default_retry_after: Pause used when a 429 lacks a usable ``Retry-After``.
         clock: Monotonic time source, injectable for deterministic tests.
         sleep: Sleep function, injectable so tests advance a fake clock instead of waiting.
+        max_cost: The most actions one request carries (the source's `batch_size`).
     """
 
     def __init__(
@@ -53,14 +60,17 @@ class RateLimiter:
         default_retry_after: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        max_cost: int = 1,
     ) -> None:
         self.requests_per_minute = requests_per_minute or None
         self.max_concurrency = max_concurrency or None
         self._clock, self._sleep = clock, sleep
-        self._slots = threading.BoundedSemaphore(max_concurrency) if max_concurrency else None
         self._lock = threading.Lock()
+        self._slot_freed = threading.Condition(threading.Lock())
+        self._free_slots = max_concurrency or 0
         rpm = self.requests_per_minute or 0.0
-        self.burst = burst or max(1, int(rpm // 60))
+        self.max_cost = max(1, min(max_cost, max_concurrency or max_cost))
+        self.burst = max(burst or max(1, int(rpm // 60)), self.max_cost)
         # Tiny quotas (rpm <= burst) would get a zero rate; halve them instead.
         self._target = max(rpm - self.burst, rpm / 2) / 60.0  # tokens per second
         self._rate, self._floor = self._target, self._target / 32
@@ -76,34 +86,52 @@ class RateLimiter:
             self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self._rate)
             self._last = now
 
-    def _try_take(self) -> float:
-        """Take a token if possible (caller holds the lock); else return seconds to wait."""
+    def _try_take(self, cost: int) -> float:
+        """Take `cost` tokens if possible (caller holds the lock); else return seconds to wait."""
         now = self._clock()
         if now < self._paused_until:
             return self._paused_until - now
         if self.requests_per_minute:
             self._refill(now)
-            if self._tokens < 1.0 - _EPS:
-                return (1.0 - self._tokens) / self._rate
-            self._tokens = max(0.0, self._tokens - 1.0)
-        self._started += 1
-        self._in_flight += 1
+            if self._tokens < cost - _EPS:
+                return (cost - self._tokens) / self._rate
+            self._tokens = max(0.0, self._tokens - cost)
+        self._started += cost
+        self._in_flight += cost
         self._max_in_flight = max(self._max_in_flight, self._in_flight)
         return 0.0
 
-    def acquire(self, blocking: bool = True) -> bool:
-        """Wait for a concurrency slot, then for the pause and the bucket.
+    def _take_slots(self, cost: int, blocking: bool) -> bool:
+        if not self.max_concurrency:
+            return True
+        with self._slot_freed:
+            while self._free_slots < cost:
+                if not blocking:
+                    return False
+                self._slot_freed.wait()
+            self._free_slots -= cost
+        return True
 
-        The slot is taken first so the request starts the moment its token is granted; taking
-        tokens first and queueing on the semaphore would let starts bunch up and break the
-        window bound. Returns False only when ``blocking`` is False and it would have waited.
+    def _give_slots(self, cost: int) -> None:
+        if self.max_concurrency:
+            with self._slot_freed:
+                self._free_slots += cost
+                self._slot_freed.notify_all()
+
+    def acquire(self, blocking: bool = True, cost: int = 1) -> bool:
+        """Wait for `cost` concurrency slots, then for the pause and the bucket.
+
+        The slots are taken first so the request starts the moment its tokens are granted; taking
+        tokens first and queueing on the slots would let starts bunch up and break the window
+        bound. Returns False only when ``blocking`` is False and it would have waited.
         """
-        if self._slots is not None and not self._slots.acquire(blocking):
+        cost = max(1, min(cost, self.max_cost))
+        if not self._take_slots(cost, blocking):
             return False
         try:
             while True:
                 with self._lock:
-                    wait = self._try_take()
+                    wait = self._try_take(cost)
                     if wait > 0 and blocking:
                         self._waited += wait
                 if wait <= 0:
@@ -112,19 +140,17 @@ class RateLimiter:
                     break
                 self._sleep(wait)  # re-check after: a 429 may have extended the pause
         except BaseException:
-            if self._slots is not None:
-                self._slots.release()
+            self._give_slots(cost)
             raise
-        if self._slots is not None:
-            self._slots.release()
+        self._give_slots(cost)
         return False
 
-    def release(self) -> None:
-        """Free the concurrency slot taken by a successful ``acquire``."""
+    def release(self, cost: int = 1) -> None:
+        """Free the concurrency slots taken by a successful ``acquire``."""
+        cost = max(1, min(cost, self.max_cost))
         with self._lock:
-            self._in_flight -= 1
-        if self._slots is not None:
-            self._slots.release()
+            self._in_flight -= cost
+        self._give_slots(cost)
 
     def on_throttled(self, retry_after_seconds: Optional[float] = None) -> None:
         """Pause all threads until ``Retry-After`` elapses and halve the rate (once per pause)."""
@@ -188,16 +214,32 @@ class RateLimitedAdapter(HTTPAdapter):
         self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
     ) -> requests.Response:
         """Acquire, send, release; feed 429s and successes back into the limiter."""
-        self.limiter.acquire()
+        cost = actions_in(request)
+        self.limiter.acquire(cost=cost)
         try:
             response = super().send(request, *args, **kwargs)
         finally:
-            self.limiter.release()
+            self.limiter.release(cost)
         if response.status_code == 429:
             self.limiter.on_throttled(parse_retry_after(response.headers.get("Retry-After")))
         elif response.status_code < 500:
             self.limiter.on_success()
         return response
+
+
+def actions_in(request: requests.PreparedRequest) -> int:
+    """Asana requests one HTTP request stands for: a batch's actions, else one.
+
+    Read from the batch's own body, so every attempt (dlt's retries resend the same prepared
+    request) is paced by what it costs at Asana.
+    """
+    if request.method != "POST" or not (request.path_url or "").split("?", 1)[0].endswith("/batch"):
+        return 1
+    try:
+        actions = json.loadb(request.body or b"")["data"]["actions"]
+    except (ValueError, TypeError, KeyError):
+        return 1
+    return max(1, len(actions)) if isinstance(actions, list) else 1
 
 
 def mount_rate_limiter(session: requests.Session, limiter: RateLimiter) -> None:

@@ -19,6 +19,10 @@ PAGE_SIZE = 100
 DEFAULT_REQUESTS_PER_MINUTE = 1500
 DEFAULT_MAX_CONCURRENCY = 50
 
+# Listings per `POST /batch` (Asana's batch API, at most 10 actions): each action still costs one
+# request of the quota, but ten share one HTTP round trip, a tenth of the client's CPU per request.
+DEFAULT_BATCH_SIZE = 10
+
 # Asana delivers events at most once: each project is compared in full with Asana at least this
 # often, so a lost event cannot leave a row stale for longer.
 DEFAULT_RECONCILE_EVERY_DAYS = 7

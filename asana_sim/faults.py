@@ -74,17 +74,51 @@ class Faults:
             raise
         return took
 
-    def _quota(self, token: str, quota: int) -> None:
+    def before_batch(self, token: str, actions: list[tuple[str, str]]) -> int:
+        """``before`` for a batch's actions (method, path): each counts against the quota and the
+        concurrency gate, and any limit they would exceed answers the whole batch 429, as on
+        Asana; drops and 5xx are rolled once, for the HTTP request. Returns GET slots taken."""
+        cfg = self.cfg
+        with self._lock:
+            first = self._seen + 1
+            self._seen += len(actions)
+        burst_at = cfg.throttle_burst_at
+        prefix = cfg.throttle_path_prefix
+        in_burst = burst_at is not None and any(
+            burst_at <= first + i < burst_at + cfg.throttle_burst_length for i in range(len(actions)))
+        if in_burst or (prefix is not None and any(path.startswith(prefix) for _, path in actions)):
+            raise ApiError(429, "You have made too many requests recently. Please, be chill.",
+                           headers={"Retry-After": "1"})
+        if cfg.drop_rate and self._roll() < cfg.drop_rate:
+            raise Drop()
+        if cfg.quota_per_minute is not None and actions:
+            self._quota(token, cfg.quota_per_minute, len(actions))
+        gets = sum(1 for method, _ in actions if method == "GET") if cfg.max_concurrent is not None else 0
+        if gets:
+            with self._lock:
+                if self._in_flight + gets > cfg.max_concurrent:  # type: ignore[operator]
+                    raise ApiError(429, "You have made too many requests recently. "
+                                   "Please, be chill.", headers={"Retry-After": "1"})
+                self._in_flight += gets
+        if cfg.error_rate and self._roll() < cfg.error_rate:
+            if gets:
+                self.release(gets)
+            status = 500 if self._roll() < 0.5 else 503
+            raise ApiError(status, "Server Error" if status == 500 else "Service Unavailable")
+        return gets
+
+    def _quota(self, token: str, quota: int, cost: int = 1) -> None:
         now = self.clock()
         with self._lock:
             window = self._windows[token]
             while window and window[0] <= now - 60.0:
                 window.popleft()
-            over = len(window) >= quota
-            window.append(now)
+            over = len(window) + cost > quota
+            window.extend([now] * cost)
             if over:
-                # A slot frees once all but quota-1 of the logged requests have aged out.
-                frees_at = window[len(window) - quota] + 60.0
+                # The cost fits once all but quota-cost of the logged requests have aged out.
+                index = min(len(window) - 1, max(0, len(window) - quota + cost - 1))
+                frees_at = window[index] + 60.0
                 retry = max(1, math.ceil(frees_at - now))
         if over:
             raise ApiError(429, "You have made too many requests recently. Please, be chill.",
@@ -95,10 +129,10 @@ class Faults:
         if self.cfg.search_quota_per_minute is not None:
             self._quota(f"{token}#search", self.cfg.search_quota_per_minute)
 
-    def release(self) -> None:
-        """Free a GET slot taken by ``before``."""
+    def release(self, slots: int = 1) -> None:
+        """Free GET slots taken by ``before`` (one) or ``before_batch``."""
         with self._lock:
-            self._in_flight -= 1
+            self._in_flight -= slots
 
     def latency(self) -> None:
         """Sleep in the handler thread so concurrent requests overlap, as real latency does."""

@@ -21,6 +21,8 @@ class RequestRecord:
     duration_s: float
     started_s: float = 0.0
     """`time.perf_counter()` when the request arrived: lets benchmarks see concurrency over time."""
+    batch: int = 0
+    """The number of the `POST /batch` HTTP request that carried this action; 0 for a direct request."""
 
 
 class RequestLog:
@@ -49,5 +51,17 @@ class RequestLog:
         with self._lock:
             return {"requests": len(self._items), "status": dict(self._status)}
 
+    def http_requests(self) -> int:
+        """HTTP requests the server answered: direct ones plus one per batch (whose actions are
+        logged one record each)."""
+        with self._lock:
+            return http_requests(self._items)
+
     def as_json(self) -> list[dict[str, Any]]:
         return [asdict(r) for r in self.items()]
+
+
+def http_requests(records: list[RequestRecord]) -> int:
+    """HTTP requests behind these records: each direct one, and each batch once."""
+    batches = {r.batch for r in records if r.batch}
+    return sum(1 for r in records if not r.batch) + len(batches)

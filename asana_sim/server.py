@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import fields, spec
 from .config import SimConfig
+from .batch import BatchEndpoint
 from .data import generate
 from .errors import ApiError, bad_request
 from .exports import DOWNLOAD_PREFIX, Exports
@@ -77,6 +78,11 @@ class App:
         self.oauth = OAuthServer(cfg, clock)
         self.pager = Paginator(clock, lambda: self.cfg.offset_ttl_s, lambda: self.cfg.expire_offset_number)
         self.base_url = ""
+        self.batch = BatchEndpoint(self)
+
+    def authorized(self, auth: str) -> bool:
+        """The configured token, or an access token the OAuth endpoint issued."""
+        return auth == f"Bearer {self.token}" or self.oauth.valid(auth[len("Bearer "):])
 
     def match(self, method: str, path: str) -> tuple[Route, tuple[str, ...]] | None:
         for route in self.routes:
@@ -90,8 +96,7 @@ class App:
     def handle(self, method: str, path: str, params: dict[str, str], headers: Any,
                body_raw: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
         """Answer one API request; raises ``Drop`` to close the connection instead."""
-        auth = headers.get("Authorization", "")
-        if auth != f"Bearer {self.token}" and not self.oauth.valid(auth[len("Bearer "):]):
+        if not self.authorized(headers.get("Authorization", "")):
             self.faults.latency()
             return 401, {"errors": [{"message": "Not Authorized"}]}, {}
         took = False
@@ -237,8 +242,14 @@ class Handler(BaseHTTPRequestHandler):
         if len(path) > 1:
             path = path.rstrip("/")
         try:
+            if method == "POST" and path == "/batch":  # logs its actions itself (batch.py)
+                self._send(*app.batch.serve(self.headers, body, start))
+                return
             status, out, headers = app.handle(method, path, params, self.headers, body)
         except Drop:
+            if method == "POST" and path == "/batch":
+                self.close_connection = True
+                return
             app.log.add(RequestRecord(method, path, params, 0, time.perf_counter() - start, start))
             self.close_connection = True
             return
@@ -380,3 +391,8 @@ class AsanaSim:
     def counters(self) -> dict[str, Any]:
         """``{"requests": n, "status": {code: n}}``."""
         return self._app.log.counters()
+
+    def http_requests(self) -> int:
+        """HTTP requests so far: a batch's actions are logged one record each (``requests()``),
+        the batch counts once here."""
+        return self._app.log.http_requests()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from asana_sim import AsanaSim, RequestRecord, SimConfig
+from asana_sim.requestlog import http_requests
 from bench.bounds import KINDS, full_load_bound, incremental_bound, kind_of, requests_by_kind
 from bench.changes import apply_changes, pick_tasks
 from bench.floor import listings_from_log
@@ -288,6 +289,13 @@ class Bench:
             bound_by_kind=dict(bound),
             server_mean_ms_by_kind={k: 1000 * server_s[k] / n for k, n in by_kind.items()},
             status=dict(Counter(r.status for r in records)),
+        )
+        row.details["http_requests"] = http_requests(records)
+        batched = sum(1 for r in records if getattr(r, "batch", 0))
+        row.notes.append(
+            f"HTTP requests {row.details['http_requests']:,} for {len(records):,} Asana requests"
+            f" ({batched:,} of them as actions of {len({r.batch for r in records if getattr(r, 'batch', 0)}):,}"
+            " batch requests); requests, bounds and 429s count Asana requests (the quota's unit)"
         )
         concurrency = _concurrency(records)
         if concurrency:

@@ -1,7 +1,9 @@
 """A tiny Asana behind `responses`, for unit tests of request building and error paths.
 
 It pages with opaque-enough offsets, filters tasks by `project` and `modified_since`, records
-every call, and can be told to fail the next calls to a path. Faithfulness to Asana is the job
+every call, and can be told to fail the next calls to a path. `POST /batch` answers each action
+as the GET it stands for (recorded as a call of its own, with the batch's number), so a failure
+set for a path hits the action too; `batches` keeps each batch's actions as sent. Faithfulness to Asana is the job
 of `asana_sim` (over real HTTP); this fake only needs to be exact about what we send.
 """
 
@@ -23,6 +25,7 @@ class Call:
     path: str
     params: Dict[str, str]
     headers: Dict[str, str]
+    batch: int = 0  # the `POST /batch` that carried this call as an action; 0 for a direct GET
 
 
 @dataclass
@@ -59,7 +62,9 @@ class FakeAsana:
         }
         self.calls: List[Call] = []
         self.failures: List[Failure] = []
+        self.batches: List[List[Dict[str, Any]]] = []
         self._next_gid = 1000
+        rsps.add_callback(responses.POST, BASE_URL + "/batch", callback=self._batch)
         rsps.add_callback(responses.GET, re.compile(re.escape(BASE_URL) + r"/.*"), callback=self._answer)
 
     # --- building the account ---------------------------------------------------------------
@@ -112,12 +117,34 @@ class FakeAsana:
     def calls_to(self, path: str) -> List[Call]:
         return [c for c in self.calls if c.path == path]
 
+    def _batch(self, request: Any) -> Tuple[int, Dict[str, str], str]:
+        """Asana's batch API: each action answered as its GET, results in the actions' order."""
+        actions = json.loads(request.body)["data"]["actions"]
+        self.batches.append(actions)
+        for failure in self.failures:  # a failure set for "/batch" answers the whole batch
+            if failure.times > 0 and failure.pattern.fullmatch("/batch"):
+                failure.times -= 1
+                return failure.status, failure.headers, json.dumps({"errors": [{"message": f"fake {failure.status}"}]})
+        results = []
+        for action in actions:
+            options = action.get("options") or {}
+            params = {k: str(options[k]) for k in ("limit", "offset") if k in options}
+            if options.get("fields"):
+                params["opt_fields"] = ",".join(options["fields"])
+            status, headers, body = self._get(action["relative_path"], params, request.headers, len(self.batches))
+            results.append({"status_code": status, "headers": headers, "body": json.loads(body)})
+        return 200, {}, json.dumps({"data": results})
+
     def _answer(self, request: Any) -> Tuple[int, Dict[str, str], str]:
         url = urlsplit(request.url)
         path = url.path[len(urlsplit(BASE_URL).path) :]
         params = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        self.calls.append(Call("GET", path, params, dict(request.headers)))
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+        return self._get(path, params, request.headers)
+
+    def _get(self, path: str, params: Dict[str, str], headers: Any, batch: int = 0) -> Tuple[int, Dict[str, str], str]:
+        request_headers = dict(headers)
+        self.calls.append(Call("GET", path, params, request_headers, batch))
+        if request_headers.get("Authorization") != f"Bearer {TOKEN}":
             return 401, {}, json.dumps({"errors": [{"message": "Not Authorized"}]})
         for failure in self.failures:
             if failure.offset is not None and params.get("offset") != failure.offset:

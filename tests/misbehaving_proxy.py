@@ -8,6 +8,8 @@ by `mode`, rewrites listing answers:
   offset, once (a replayed answer);
 - `loop`: every page reached by an offset points back to that same offset, forever;
 - `endless`: every page has a next_page with a new offset, which serves the first page again.
+A `POST /batch` is answered action by action, each forwarded as the GET it stands for (and
+misbehaving like one), so `requests` lists actions.
 """
 
 import json
@@ -42,6 +44,38 @@ class MisbehavingProxy:
 
             def do_GET(self) -> None:  # noqa: N802 - stdlib naming
                 status, body = proxy._forward(self.path, self.headers.get("Authorization"))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                prefix = urlsplit(proxy.target).path
+                if urlsplit(self.path).path != f"{prefix}/batch":  # other writes pass through as they are
+                    root = urlsplit(proxy.target)
+                    answer = proxy._session.post(
+                        f"{root.scheme}://{root.netloc}{self.path}", data=raw, timeout=30,
+                        headers={"Authorization": self.headers.get("Authorization") or "",
+                                 "Content-Type": self.headers.get("Content-Type") or "application/json"},
+                    )
+                    self._reply(answer.status_code, answer.content)
+                    return
+                results = []
+                actions = json.loads(raw)["data"]["actions"]
+                for action in actions:
+                    options = action.get("options") or {}
+                    query = {k: str(options[k]) for k in ("limit", "offset") if k in options}
+                    if options.get("fields"):
+                        query["opt_fields"] = ",".join(options["fields"])
+                    status, answer = proxy._forward(f"{prefix}{action['relative_path']}?{urlencode(query)}",
+                                                    self.headers.get("Authorization"))
+                    results.append({"status_code": status, "headers": {}, "body": json.loads(answer or b"null")})
+                self._reply(200, json.dumps({"data": results}).encode())
+
+            def _reply(self, status: int, body: bytes) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
