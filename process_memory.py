@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -23,6 +24,8 @@ T = TypeVar("T")
 _M_ARENA_MAX = -8
 # Two arenas: with one, the 50 extract threads would queue on malloc's single lock.
 MALLOC_ARENAS = 2
+# prctl's option number for "signal me when my parent dies" (linux/prctl.h: PR_SET_PDEATHSIG).
+_PR_SET_PDEATHSIG = 1
 
 
 def _glibc() -> Optional[ctypes.CDLL]:
@@ -79,7 +82,10 @@ def in_forked_child(work: Callable[[], T], describe: Callable[[BaseException], O
     sys.stdout.flush()
     sys.stderr.flush()
 
+    parent = os.getpid()
+
     def child() -> None:
+        _die_with(parent)
         try:
             outcome: Tuple[str, Any] = ("ok", work())
         except BaseException as exc:  # every failure goes back to the parent as one line
@@ -99,7 +105,9 @@ def in_forked_child(work: Callable[[], T], describe: Callable[[BaseException], O
     except EOFError:  # killed (the OOM killer, kill -9) before it could answer
         process.join()
         raise ChildStepError(f"the extract process ended without a result (exit code {process.exitcode})") from None
-    except KeyboardInterrupt:  # Ctrl-C reaches the child too: let it stop gracefully first
+    except KeyboardInterrupt:  # a terminal's Ctrl-C reaches both, `kill -INT <pid>` only this one
+        if process.pid is not None and process.is_alive():
+            os.kill(process.pid, signal.SIGINT)  # dlt stops the extract gracefully on it
         process.join()
         raise
     process.join()
@@ -108,6 +116,16 @@ def in_forked_child(work: Callable[[], T], describe: Callable[[BaseException], O
             raise KeyboardInterrupt
         raise ChildStepError(value)
     return value
+
+
+def _die_with(parent: int) -> None:
+    """Asks Linux to kill this child when its parent dies, so a killed run leaves no orphan
+    extract behind (its lock died with the parent; the next run would overlap it)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 class ChildStepError(Exception):

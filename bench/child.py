@@ -44,13 +44,19 @@ def run_source(spec: Dict[str, Any]) -> Dict[str, Any]:
     )
     if spec.get("resources"):
         source = source.with_resources(*spec["resources"])
-    result = timed_run(pipeline, source, spec.get("loader_format"), spec.get("table_format"))
-    try:
-        from asana_dlt.rate_limit import RateLimiter
+    def limiter() -> Dict[str, Any]:
+        try:
+            from asana_dlt.rate_limit import RateLimiter
 
-        result["limiter"] = limiter_stats(RateLimiter)
-    except ImportError:
-        result["limiter"] = None
+            return {"limiter": limiter_stats(RateLimiter)}
+        except ImportError:
+            return {"limiter": None}
+
+    # As the CLI runs it: extract and normalize in a forked child, the load in this process.
+    result = timed_run(pipeline, source, spec.get("loader_format"), spec.get("table_format"), fork_steps=True,
+                       child_extras=limiter)
+    if "limiter" not in result:  # not forked (a lakehouse run): the limiter lived here
+        result.update(limiter())
     result["extract"] = extract_workers()
     del source
     return result

@@ -9,7 +9,7 @@ import resource
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import dlt
 
@@ -146,16 +146,26 @@ def _keep_step_traces(pipeline: dlt.Pipeline) -> List[Any]:
 
 
 def timed_run(
-    pipeline: dlt.Pipeline, data: Any, loader_format: Optional[str], table_format: Optional[str] = None
+    pipeline: dlt.Pipeline,
+    data: Any,
+    loader_format: Optional[str],
+    table_format: Optional[str] = None,
+    fork_steps: bool = False,
+    child_extras: Optional[Callable[[], Dict[str, Any]]] = None,
 ) -> Dict[str, Any]:
     """Runs the pipeline once and reports wall time, steps, rows, formats and memory.
 
     Only the run is timed: imports, building the source and reading the data into memory (for
     the floor) are outside, so source and floor are timed alike. With a `table_format` the run
     is the CLI's and the orchestrators' into Delta/Iceberg (`lakehouse.mirror_run`), not dlt's
-    `run`, so the bench measures what users run.
+    `run`, so the bench measures what users run. With `fork_steps` (the source into DuckDB or
+    Postgres) it runs as the CLI does: extract and normalize in a forked child, the load here
+    (`process_memory.in_forked_child`); the child's steps, peak, CPU and `child_extras()` (what
+    only the child saw, such as the rate limiter) come back with its result.
     """
     kwargs = {"loader_file_format": loader_format} if loader_format else {}
+    if fork_steps and not table_format:
+        return _forked_run(pipeline, data, kwargs, child_extras)
     traces = _keep_step_traces(pipeline) if table_format else []
     rss_before = current_rss_mb()
     cpu_before = os.times()
@@ -171,11 +181,7 @@ def timed_run(
     cpu_after = os.times()
     trace = pipeline.last_trace
     all_steps = [s for t in (traces or [trace]) for s in t.steps]
-    timed = [s for s in all_steps if s.started_at and s.finished_at and s.step != "run"]
-    steps = {s.step: (s.finished_at - s.started_at).total_seconds() for s in timed}
-    spans = {s.step: (s.started_at.timestamp(), s.finished_at.timestamp()) for s in timed}
-    step_rss = {step: sampler.peak_between(*span) for step, span in spans.items()}
-    step_cpu = {step: sampler.cpu_between(*span) for step, span in spans.items()}
+    steps, step_rss, step_cpu = _by_step(all_steps, sampler)
     if traces:  # the normalize step's own trace
         normalize = next((t.last_normalize_info for t in traces if t.last_normalize_info), None)
     else:
@@ -193,4 +199,77 @@ def timed_run(
         "cpu_s_by_step": step_cpu,
         "cpu_user_s": cpu_after.user - cpu_before.user,
         "cpu_system_s": cpu_after.system - cpu_before.system,
+    }
+
+
+def _by_step(all_steps: List[Any], sampler: "RssSampler") -> Tuple[Dict[str, float], Dict[str, Any], Dict[str, Any]]:
+    """Each dlt step's duration, and the sampler's peak RSS and CPU inside it."""
+    timed = [s for s in all_steps if s.started_at and s.finished_at and s.step != "run"]
+    steps = {s.step: (s.finished_at - s.started_at).total_seconds() for s in timed}
+    spans = {s.step: (s.started_at.timestamp(), s.finished_at.timestamp()) for s in timed}
+    return (
+        steps,
+        {step: sampler.peak_between(*span) for step, span in spans.items()},
+        {step: sampler.cpu_between(*span) for step, span in spans.items()},
+    )
+
+
+def _forked_run(
+    pipeline: dlt.Pipeline, data: Any, kwargs: Dict[str, Any], child_extras: Optional[Callable[[], Dict[str, Any]]]
+) -> Dict[str, Any]:
+    """The CLI's run: `fetch` (dlt's `run` up to the load) in a forked child, then the load here."""
+    from process_memory import in_forked_child
+
+    def fetch() -> Dict[str, Any]:
+        traces = _keep_step_traces(pipeline)
+        cpu_before = os.times()
+        with RssSampler() as sampler:
+            pipeline.sync_destination()
+            pipeline.extract(data, **kwargs)
+            normalized = pipeline.normalize()
+        cpu_after = os.times()
+        steps, step_rss, step_cpu = _by_step([s for t in traces for s in t.steps], sampler)
+        return {
+            "rows": dict(normalized.row_counts) if normalized else {},
+            "steps": (steps, step_rss, step_cpu),
+            "peak_rss_mb": peak_rss_mb(),
+            "cpu": (cpu_after.user - cpu_before.user, cpu_after.system - cpu_before.system),
+            "extras": child_extras() if child_extras else {},
+        }
+
+    rss_before = current_rss_mb()
+    started = time.perf_counter()
+    fetched = in_forked_child(fetch, lambda exc: f"{type(exc).__name__}: {exc}")
+    loader = dlt.pipeline(
+        pipeline_name=pipeline.pipeline_name,
+        pipelines_dir=pipeline.pipelines_dir,
+        destination=pipeline.destination,
+        dataset_name=pipeline.dataset_name,
+        progress=None,
+    )
+    cpu_before = os.times()
+    with RssSampler() as sampler:
+        info = loader.load()
+    cpu_after = os.times()
+    wall = time.perf_counter() - started
+    steps, step_rss, step_cpu = fetched["steps"]
+    load_steps = _by_step(list(loader.last_trace.steps), sampler)
+    for mine, theirs in zip((steps, step_rss, step_cpu), load_steps):
+        mine.update(theirs)
+    rows = {t: n for t, n in fetched["rows"].items() if not t.startswith("_dlt")}
+    return {
+        "wall_s": wall,
+        "steps_s": steps,
+        "rows": rows,
+        "rows_total": sum(rows.values()),
+        "file_formats": _file_formats(info),
+        "rss_before_run_mb": rss_before,
+        # Both processes' peaks: the child's (extract, normalize) and this one's (the load).
+        "peak_rss_mb": max(fetched["peak_rss_mb"], peak_rss_mb()),
+        "peak_rss_mb_by_step": step_rss,
+        "cpu_s_by_step": step_cpu,
+        "cpu_user_s": fetched["cpu"][0] + cpu_after.user - cpu_before.user,
+        "cpu_system_s": fetched["cpu"][1] + cpu_after.system - cpu_before.system,
+        "forked": True,
+        **fetched["extras"],
     }

@@ -44,3 +44,75 @@ def test_malloc_arenas_are_capped_unless_the_environment_chose() -> None:
     expected = "True" if sys.platform.startswith("linux") else "False"
     assert _arenas_capped(base) == expected
     assert _arenas_capped({**base, "MALLOC_ARENA_MAX": "4"}) == "False"
+
+
+# Run in a fresh interpreter: pytest's worker has threads of its own, which fork must not copy.
+FORKED = r"""
+import os, sys
+import process_memory as pm
+
+def rss_mb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) // 1024 for line in status if line.startswith("VmRSS"))
+
+def heavy():
+    block = bytearray(300 * 2**20)  # 300 MB, touched
+    block[::4096] = b"x" * len(block[::4096])
+    return len(block)
+
+before = rss_mb()
+print("result", pm.in_forked_child(heavy, str), "parent grew", rss_mb() - before)
+try:
+    pm.in_forked_child(lambda: 1 / 0, lambda exc: f"fix: {exc}")
+except pm.ChildStepError as exc:
+    print("error", exc)
+try:
+    pm.in_forked_child(lambda: 1 / 0, lambda exc: None)
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_the_forked_step_returns_its_result_and_keeps_its_heap_and_errors_to_itself() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", FORKED], cwd=REPO, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout.splitlines()
+    result = out[0].split()
+    assert result[:2] == ["result", str(300 * 2**20)] and int(result[-1]) < 50  # the 300 MB left with the child
+    assert out[1:] == ["error fix: division by zero", "interrupted"]
+
+
+ORPHAN = r"""
+import os, sys
+import process_memory as pm
+
+def wait_forever():
+    with open(sys.argv[1], "w") as note:
+        note.write(str(os.getpid()))
+    os.read(os.pipe()[0], 1)  # blocks: nobody writes
+
+pm.in_forked_child(wait_forever, str)
+"""
+
+
+def test_a_killed_cli_takes_its_extract_process_with_it(tmp_path: Path) -> None:
+    note = tmp_path / "child.pid"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN, str(note)], cwd=REPO, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    )
+    for _ in range(600):  # until the child has written its pid (bounded)
+        if note.exists() and note.read_text():
+            break
+        parent.poll()
+        assert parent.returncode is None
+        subprocess.run(["sleep", "0.05"], check=True)
+    child = int(note.read_text())
+    parent.kill()
+    parent.wait()
+    for _ in range(600):  # the kernel delivers the child's SIGKILL at once; reaped by init
+        if not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]:
+            break
+        subprocess.run(["sleep", "0.05"], check=True)
+    else:
+        raise AssertionError(f"the extract process {child} outlived its killed parent")
