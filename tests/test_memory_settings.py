@@ -116,3 +116,18 @@ def test_a_killed_cli_takes_its_extract_process_with_it(tmp_path: Path) -> None:
         subprocess.run(["sleep", "0.05"], check=True)
     else:
         raise AssertionError(f"the extract process {child} outlived its killed parent")
+
+
+def test_rows_in_csv_packages_are_counted_as_rows_not_fields(tmp_path: Path) -> None:
+    from asana_dlt_pipeline import csv_rows
+
+    pipeline = dlt.pipeline(
+        pipeline_name="csv_rows", pipelines_dir=str(tmp_path / "p"),
+        destination=dlt.destinations.filesystem(str(tmp_path / "bucket")), dataset_name="csv",
+    )
+    rows = [{"gid": str(i), "notes": "two\nlines, \"quoted\"", "sub": [{"a": 1}, {"a": 2}]} for i in range(300)]
+    pipeline.extract(rows, table_name="t", loader_file_format="csv")
+    normalized = pipeline.normalize()
+    assert normalized.row_counts["t"] != 300  # dlt 1.31's csv writer counts fields; fixed upstream, drop this
+    counted = csv_rows(pipeline)
+    assert counted["t"] == 300 and counted["t__sub"] == 600
