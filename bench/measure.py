@@ -186,19 +186,19 @@ def timed_run(
         normalize = next((t.last_normalize_info for t in traces if t.last_normalize_info), None)
     else:
         normalize = trace.last_normalize_info
-    rows = {t: n for t, n in (normalize.row_counts if normalize else {}).items() if not t.startswith("_dlt")}
+    return _result(wall, (steps, step_rss, step_cpu), normalize.row_counts if normalize else {}, info, rss_before,
+                   peak_rss_mb(), (cpu_after.user - cpu_before.user, cpu_after.system - cpu_before.system))
+
+
+def _result(wall: float, by_step: Tuple[Dict[str, Any], ...], row_counts: Dict[str, int], info: Any,
+            rss_before: float, peak: float, cpu: Tuple[float, float]) -> Dict[str, Any]:
+    """One run's figures, in the form the bench parent reads (`bench/child.py`)."""
+    rows = {t: n for t, n in row_counts.items() if not t.startswith("_dlt")}
+    steps, step_rss, step_cpu = by_step
     return {
-        "wall_s": wall,
-        "steps_s": steps,
-        "rows": rows,
-        "rows_total": sum(rows.values()),
-        "file_formats": _file_formats(info),
-        "rss_before_run_mb": rss_before,
-        "peak_rss_mb": peak_rss_mb(),
-        "peak_rss_mb_by_step": step_rss,
-        "cpu_s_by_step": step_cpu,
-        "cpu_user_s": cpu_after.user - cpu_before.user,
-        "cpu_system_s": cpu_after.system - cpu_before.system,
+        "wall_s": wall, "steps_s": steps, "rows": rows, "rows_total": sum(rows.values()),
+        "file_formats": _file_formats(info), "rss_before_run_mb": rss_before, "peak_rss_mb": peak,
+        "peak_rss_mb_by_step": step_rss, "cpu_s_by_step": step_cpu, "cpu_user_s": cpu[0], "cpu_system_s": cpu[1],
     }
 
 
@@ -256,20 +256,8 @@ def _forked_run(
     load_steps = _by_step(list(loader.last_trace.steps), sampler)
     for mine, theirs in zip((steps, step_rss, step_cpu), load_steps):
         mine.update(theirs)
-    rows = {t: n for t, n in fetched["rows"].items() if not t.startswith("_dlt")}
-    return {
-        "wall_s": wall,
-        "steps_s": steps,
-        "rows": rows,
-        "rows_total": sum(rows.values()),
-        "file_formats": _file_formats(info),
-        "rss_before_run_mb": rss_before,
-        # Both processes' peaks: the child's (extract, normalize) and this one's (the load).
-        "peak_rss_mb": max(fetched["peak_rss_mb"], peak_rss_mb()),
-        "peak_rss_mb_by_step": step_rss,
-        "cpu_s_by_step": step_cpu,
-        "cpu_user_s": fetched["cpu"][0] + cpu_after.user - cpu_before.user,
-        "cpu_system_s": fetched["cpu"][1] + cpu_after.system - cpu_before.system,
-        "forked": True,
-        **fetched["extras"],
-    }
+    cpu = (fetched["cpu"][0] + cpu_after.user - cpu_before.user, fetched["cpu"][1] + cpu_after.system - cpu_before.system)
+    # Both processes' peaks: the child's (extract, normalize) and this one's (the load).
+    peak = max(fetched["peak_rss_mb"], peak_rss_mb())
+    result = _result(wall, (steps, step_rss, step_cpu), fetched["rows"], info, rss_before, peak, cpu)
+    return {**result, "forked": True, **fetched["extras"]}
