@@ -383,3 +383,25 @@ def test_an_iceberg_merge_takes_columns_a_later_run_adds_to_root_and_nested_tabl
 
     assert read("things", ["gid", "name", "color"]) == [("1", "a2", "red"), ("2", "b", None)]
     assert read("things__tags", ["gid", "name"]) == [("t1", "urgent"), ("t2", None)]
+
+
+@needs_moto
+@needs_iceberg
+def test_iceberg_on_s3_mirrors_asana_across_changes(
+    sim: AsanaSim, moto_s3: Dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog_config = {
+        "type": "sql", "uri": f"sqlite:///{tmp_path / 'catalog.db'}", "warehouse": "s3://asana-lake/data",
+        "s3.endpoint": moto_s3["endpoint"], "s3.access-key-id": "testing", "s3.secret-access-key": "testing",
+        "s3.region": "us-east-1",
+    }
+    monkeypatch.setenv("ICEBERG_CATALOG__ICEBERG_CATALOG_TYPE", "sql")
+    monkeypatch.setenv("ICEBERG_CATALOG__ICEBERG_CATALOG_CONFIG", json.dumps(catalog_config))
+    pipeline = two_runs_with_changes(sim, ["--destination", "filesystem", "--table-format", "iceberg", "--progress", "none"])
+    loaded = iceberg_snapshot(catalog_config, pipeline)
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    catalog = SqlCatalog("default", **{k: v for k, v in catalog_config.items() if k != "type"})
+    assert catalog.load_table((pipeline.dataset_name, "tasks")).location().startswith("s3://asana-lake/")
+    assert_unique_keys(pipeline, loaded)
+    assert_mirror(loaded, duckdb_reference(sim, tmp_path))
