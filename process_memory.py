@@ -85,6 +85,9 @@ def in_forked_child(work: Callable[[], T], describe: Callable[[BaseException], O
     parent = os.getpid()
 
     def child() -> None:
+        # Its own process group: a terminal's Ctrl-C reaches the parent alone, which passes on
+        # exactly one SIGINT (dlt stops gracefully on the first and at once on a second).
+        os.setpgid(0, 0)
         _die_with(parent)
         try:
             outcome: Tuple[str, Any] = ("ok", work())
@@ -105,7 +108,7 @@ def in_forked_child(work: Callable[[], T], describe: Callable[[BaseException], O
     except EOFError:  # killed (the OOM killer, kill -9) before it could answer
         process.join()
         raise ChildStepError(f"the extract process ended without a result (exit code {process.exitcode})") from None
-    except KeyboardInterrupt:  # a terminal's Ctrl-C reaches both, `kill -INT <pid>` only this one
+    except KeyboardInterrupt:  # Ctrl-C, or `kill -INT <pid>`: the child stops gracefully on it
         if process.pid is not None and process.is_alive():
             os.kill(process.pid, signal.SIGINT)  # dlt stops the extract gracefully on it
         process.join()
