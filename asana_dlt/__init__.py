@@ -15,7 +15,7 @@ import dlt
 from dlt.common.typing import TDataItems, TSecretStrValue
 from dlt.extract.resource import DltResource
 
-from .batch import MAX_BATCH_SIZE, Listing, PlannedListings, each_listing
+from .batch import MAX_BATCH_SIZE, Listing, PlannedListings, each_listing, in_batches
 from .catalog import Catalog, TaskChanges
 from .changes import ChangeCapture, ProjectEvents, check_delete_mode, deletion_columns, mark_live
 from .export import ExportedTask, ExportPage, FullLoads, exported_children
@@ -330,9 +330,9 @@ def asana_source(
         capture.finish(project, events)
         # Subtask listings go to the pool once the project's own pages are in: the listing's
         # next page, which unlocks a hundred story requests, never waits behind them.
-        for task, loaded_until in trees:
-            if memory.first_walk(task["gid"]):
-                yield _subtasks(task, loaded_until, events.known is not None)
+        walks = [(task, loaded_until) for task, loaded_until in trees if memory.first_walk(task["gid"])]
+        for group in in_batches(client, walks):
+            yield _subtasks(group, events.known is not None)
 
     def _exported(page: ExportPage) -> ExportPage:
         """Keeps the exported tasks this run has not taken yet; their stories ride on the page."""
@@ -343,9 +343,9 @@ def asana_source(
         return fresh
 
     @dlt.defer
-    def _subtasks(task: Dict[str, Any], loaded_until: Optional[str], whole: bool) -> List[Dict[str, Any]]:
-        """All new subtasks below a task, fetched in dlt's pool beside other work."""
-        return capture.subtree(task, loaded_until, whole)
+    def _subtasks(roots: Sequence[Tuple[Dict[str, Any], Optional[str]]], whole: bool) -> List[Dict[str, Any]]:
+        """All new subtasks below a few tasks (a batch request a level), fetched in dlt's pool beside other work."""
+        return capture.subtrees(roots, whole)
 
     @dlt.transformer(
         data_from=tasks,

@@ -15,7 +15,7 @@ result with a `next_page` continues with `AsanaClient.pages` from that offset.
 """
 
 import threading
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple, TypeVar
 
 from dlt.common import logger
 from requests import ConnectionError as RequestsConnectionError
@@ -38,6 +38,16 @@ MAX_BATCH_SIZE = 10  # Asana: "The maximum number of actions allowed in a single
 _BATCH_HELP = "or set batch_size = 1 under [sources.asana_dlt] in .dlt/config.toml to read without Asana's batch API"
 
 
+T = TypeVar("T")
+
+
+def in_batches(client: AsanaClient, items: Sequence[T]) -> Iterator[Sequence[T]]:
+    """`items` in groups of one batch request each (`client.batch_size`, at most Asana's 10)."""
+    size = max(1, min(client.batch_size, MAX_BATCH_SIZE))
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 class Listing(NamedTuple):
     """One listing to read whole: its path below the base URL, and how warnings name it."""
 
@@ -58,9 +68,7 @@ def each_listing(
 
     A listing Asana skipped (404, 402, 403, with a warning) comes back with no records.
     """
-    size = max(1, min(client.batch_size, MAX_BATCH_SIZE))
-    for start in range(0, len(listings), size):
-        group = listings[start : start + size]
+    for group in in_batches(client, listings):
         if len(group) == 1:  # a batch of one costs the same request and reads worse in logs
             yield group[0], _direct(client, group[0], fields)
             continue
@@ -91,10 +99,9 @@ class PlannedListings:
 
     def plan(self, listings: Sequence[Listing]) -> None:
         """These listings will each be asked for (a listing asked without a plan is read alone)."""
-        size = max(1, min(self.client.batch_size, MAX_BATCH_SIZE))
         with self._lock:
-            for start in range(0, len(listings), size):
-                group = _Group(listings[start : start + size])
+            for members in in_batches(self.client, listings):
+                group = _Group(members)
                 self._groups.update((listing.path, group) for listing in group.listings)
 
     def records(self, listing: Listing) -> List[Dict[str, Any]]:

@@ -18,7 +18,7 @@ compared with what the warehouse holds, never reloading stories of unchanged tas
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Set
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import pendulum
 from dlt.common import logger
@@ -291,7 +291,7 @@ class ChangeCapture:
             if fresh:
                 yield fresh
             if whole and task.get("num_subtasks"):
-                yield self.subtree(task, inherited, whole=True)
+                yield self.subtrees([(task, inherited)], whole=True)
         if gone:
             yield self._deleted_tasks(gone)
 
@@ -397,15 +397,22 @@ class ChangeCapture:
         self.cursors.update(project["gid"], **values)
         self._finished(project, events.reconcile)
 
-    def subtree(self, task: Dict[str, Any], loaded_until: Optional[str], whole: bool) -> List[Dict[str, Any]]:
-        """A task's subtasks not taken yet; when reconciling, also the removal of vanished ones."""
+    def subtrees(self, roots: Sequence[Tuple[Dict[str, Any], Optional[str]]], whole: bool) -> List[Dict[str, Any]]:
+        """The subtasks of these tasks not taken yet; when reconciling, also the removal of vanished ones.
+
+        Args:
+            roots: Tasks with subtasks, each with the cursor up to which it was loaded.
+            whole: A reconciliation: every subtree is walked and compared with the warehouse.
+        """
         if not whole:
-            return self.sorter.tree(task, loaded_until)
+            return self.sorter.trees(roots)
         listed: Set[str] = set()
-        known = self.warehouse.descendants([task["gid"]])
-        collected = self.sorter.tree(task, loaded_until, whole=True, listed=listed, known=known)
-        for page in self._verify(set(known) - listed, loaded_until):
-            collected.extend(page)
+        known_each = [self.warehouse.descendants([task["gid"]]) for task, _ in roots]
+        known = {gid: modified for each in known_each for gid, modified in each.items()}
+        collected = self.sorter.trees(roots, whole=True, listed=listed, known=known)
+        for (_, loaded_until), each in zip(roots, known_each):  # listed anywhere in the group: it exists
+            for page in self._verify(set(each) - listed, loaded_until):
+                collected.extend(page)
         return collected
 
     # ---- stories ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ Speed lives here and only here: no test times anything.
 """
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -69,6 +70,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="big-org: projects instead of 2,000 (e.g. 200 for a tenth of the size)")
     parser.add_argument("--big-org-tasks", type=int, default=None, metavar="N",
                         help="big-org: tasks instead of 100,000 (keep 50 per project)")
+    parser.add_argument("--cpu-tasks", type=int, default=None, metavar="N",
+                        help="cpu, memory, formats and export: tasks instead of 100,000 (a quicker"
+                        " profile of the same shape; the issue's figures are at 100,000)")
     parser.add_argument("--full-quota-tasks", type=int, default=None, metavar="N",
                         help="full-quota: tasks instead of 2,000, in 20 projects (100000 is the issue's"
                         " scale: about 105 minutes at 1,500/min)")
@@ -104,7 +108,7 @@ def header(args: argparse.Namespace) -> Dict[str, Any]:
         "dlt": dlt.__version__,
         "loader_file_format": args.loader_format or f"{default_format} (DuckDB default, pipeline sets none)",
         "extract_workers": _configured_workers(args.workers),
-        "sizes": "quick" if args.quick else "full",
+        "sizes": ("quick" if args.quick else "full") + (f", cpu at {args.cpu_tasks:,} tasks" if args.cpu_tasks else ""),
         "cpu_resources": "all but stories" if args.cpu_without_stories else "all, stories included",
         "rss_cap_mb": round(args.rss_cap_mb),
     }
@@ -176,8 +180,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     def log(message: str) -> None:
         print(f"[bench {time.perf_counter() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
+    sizes = QUICK if args.quick else FULL
+    if args.cpu_tasks:
+        sizes = dataclasses.replace(sizes, cpu_tasks=args.cpu_tasks)
     bench = Bench(
-        QUICK if args.quick else FULL,
+        sizes,
         args.loader_format,
         args.rss_cap_mb,
         args.workers,

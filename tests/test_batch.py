@@ -239,6 +239,7 @@ def loads(tmp_path_factory: pytest.TempPathFactory) -> Dict[int, Dict[str, Any]]
             pipeline = new_pipeline(tmp, f"batch{size}")
             pipeline.run(asana_source(access_token=sim.token, base_url=sim.base_url, requests_per_minute=0, batch_size=size))
             out[size] = {"tables": snapshot(pipeline), "records": sim.requests(), "http": sim.http_requests()}
+            out[size]["subtasks"] = {child for children in sim.store.subtasks.values() for child in children}
     return out
 
 
@@ -268,3 +269,20 @@ def test_a_full_load_reads_ten_projects_sections_per_batch(loads: Dict[int, Dict
     assert len(sections) == 12 and all(r.batch for r in sections)
     assert sorted(Counter(r.batch for r in sections).values()) == [2, 10]
     assert len([r for r in loads[1]["records"] if r.path.endswith("/sections")]) == 12
+
+
+def test_subtask_trees_are_listed_a_level_at_a_time_in_batches(loads: Dict[int, Dict[str, Any]]) -> None:
+    def subtask_listings(records: List[Any]) -> List[Any]:
+        return [r for r in records if r.path.endswith("/subtasks")]
+
+    batched, direct = subtask_listings(loads[10]["records"]), subtask_listings(loads[1]["records"])
+    # The same listings (the quota pays the same), but they rode in batch requests, subtasks of
+    # subtasks included (a level's listings go together); the trees loaded equal (test above).
+    assert sorted(r.path for r in batched) == sorted(r.path for r in direct) and len(direct) >= 10
+    assert not any(r.batch for r in direct)
+    # Groups are a project's trees (about a task in ten has subtasks here), so batches are small.
+    sizes = Counter(r.batch for r in batched if r.batch)
+    http = len(sizes) + sum(1 for r in batched if not r.batch)
+    assert http < len(batched) and max(sizes.values()) >= 3, sizes
+    nested = [r for r in batched if r.path.split("/")[2] in loads[10]["subtasks"]]
+    assert any(r.batch for r in nested), "no subtask of a subtask was listed in a batch"
