@@ -24,7 +24,7 @@ from asana_dlt.lakehouse import (
     run_without_repeated_rows,
 )
 from asana_dlt.settings import FULL_LOAD_MODES
-from process_memory import can_fork_steps, cap_malloc_arenas, in_forked_child
+from process_memory import can_fork_steps, cap_malloc_arenas, in_forked_child, tune_gc
 from run_guard import describe_destination, hold_run_lock, one_line, root_cause
 
 PIPELINE_NAME = "asana"
@@ -383,4 +383,5 @@ def main(argv: Optional[Sequence[str]] = None, fork_steps: bool = False) -> int:
 
 
 if __name__ == "__main__":
+    tune_gc()  # the command line owns its process (process_memory.py says why); a caller of main() keeps its own
     sys.exit(main(fork_steps=True))

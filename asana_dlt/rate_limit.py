@@ -110,13 +110,17 @@ class RateLimiter:
                     return False
                 self._slot_freed.wait()
             self._free_slots -= cost
+            if self._free_slots:  # slots left over: the next waiter may fit, pass the wake-up on
+                self._slot_freed.notify()
         return True
 
     def _give_slots(self, cost: int) -> None:
+        # Wakes as many waiters as slots came free, not all of them: 50 threads woken for every
+        # finished request (each taking the GIL to go back to sleep) were a tenth of the extract's CPU.
         if self.max_concurrency:
             with self._slot_freed:
                 self._free_slots += cost
-                self._slot_freed.notify_all()
+                self._slot_freed.notify(cost)
 
     def acquire(self, blocking: bool = True, cost: int = 1) -> bool:
         """Wait for `cost` concurrency slots, then for the pause and the bucket.

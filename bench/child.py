@@ -65,9 +65,10 @@ def run_source(spec: Dict[str, Any]) -> Dict[str, Any]:
 def main(argv: Optional[list] = None) -> int:
     """Reads the spec, runs the requested mode, prints the result line."""
     args = sys.argv[1:] if argv is None else argv
-    from process_memory import cap_malloc_arenas
+    from process_memory import cap_malloc_arenas, tune_gc
 
     cap_malloc_arenas()  # as the CLI does, before any thread: source and floor alike
+    tune_gc()
     with open(args[0], encoding="utf-8") as handle:
         spec = json.load(handle)
     if spec["mode"] == "source":

@@ -173,6 +173,85 @@ def test_concurrency_cap_holds_with_10_threads() -> None:
     assert stats["requests_started"] == 10
 
 
+def test_mixed_costs_all_finish_under_the_cap() -> None:
+    """Batches (cost 10) and single requests (cost 1) share 12 slots; a release wakes only as many
+    waiters as slots came free, so none may be left asleep with slots free and nothing in flight."""
+    limiter = RateLimiter(requests_per_minute=None, max_concurrency=12, max_cost=10)
+    lock = threading.Lock()
+    in_flight = [0, 0]  # cost in flight now, most ever (measured by the test itself)
+    done: List[int] = []
+
+    def worker(i: int) -> None:
+        for round_ in range(20):
+            cost = 10 if (i + round_) % 3 == 0 else 1
+            assert limiter.acquire(cost=cost)
+            with lock:
+                in_flight[0] += cost
+                in_flight[1] = max(in_flight[1], in_flight[0])
+            with lock:
+                in_flight[0] -= cost
+            limiter.release(cost=cost)
+        with lock:
+            done.append(i)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(GUARD)
+    assert sorted(done) == list(range(30)), "a waiter was never woken"
+    assert in_flight[1] <= 12
+    stats = limiter.stats()
+    assert stats["in_flight"] == 0 and stats["max_in_flight"] <= 12
+
+
+def test_a_freed_slot_wakes_one_waiter_not_all() -> None:
+    """20 threads queue for one slot held in turn: each release wakes one of them. notify_all woke
+    every waiter at every release (~210 wake-ups here), each taking the GIL to go back to sleep."""
+    limiter = RateLimiter(requests_per_minute=None, max_concurrency=1)
+    condition = limiter._slot_freed
+    original_wait = condition.wait
+    counts = {"waiting": 0, "wakeups": 0}
+    all_waiting = threading.Event()
+
+    def counted_wait(timeout: Optional[float] = None) -> bool:  # runs under the condition's lock
+        counts["waiting"] += 1
+        if counts["waiting"] == 20:
+            all_waiting.set()
+        woke = original_wait(timeout)
+        counts["wakeups"] += 1
+        return woke
+
+    condition.wait = counted_wait  # type: ignore[method-assign]
+    assert limiter.acquire()
+    holders: List[int] = []
+    held = threading.Condition()
+    gates = [threading.Event() for _ in range(20)]
+
+    def worker(i: int) -> None:
+        assert limiter.acquire()
+        with held:
+            holders.append(i)
+            held.notify_all()
+        assert gates[i].wait(GUARD)
+        limiter.release()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    assert all_waiting.wait(GUARD)
+    with condition:  # the 20th waiter has let go of the lock inside wait()
+        pass
+    limiter.release()
+    for turn in range(20):
+        with held:
+            assert held.wait_for(lambda: len(holders) > turn, GUARD)
+        gates[holders[turn]].set()
+    for t in threads:
+        t.join(GUARD)
+    assert counts["wakeups"] <= 25, counts
+
+
 def test_parse_retry_after() -> None:
     assert parse_retry_after("5") == 5.0
     assert parse_retry_after(" 30 ") == 30.0
