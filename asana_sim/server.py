@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
+import orjson
+
 from . import fields, spec
 from .config import SimConfig
 from .batch import BatchEndpoint
@@ -182,7 +184,12 @@ def _limit(params: dict[str, str]) -> int | None:
 
 
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact UTF-8 JSON. orjson (dlt's own dependency) when it can: the simulator shares the
+    machine with the loader it serves, and the stdlib encoder was a sixth of a tasks page's CPU."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:  # what orjson refuses (a non-str key, an int past 64 bits): the stdlib's answer
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -157,15 +157,18 @@ def default_value(resource_type: str, field: str) -> Any:
     Asana always answers every requested field; for rarely used ones we answer null
     where the spec allows it, else the spec's own example, so responses stay valid.
     """
-    with _LOCK:
-        cache = _DEFAULTS.setdefault(resource_type, {})
-        if field not in cache:
-            cache[field] = _compute_default(_full_properties(resource_type).get(field))
-        value = cache[field]
+    value = _DEFAULTS.get(resource_type, {}).get(field, _UNSET)  # read without the lock once computed
+    if value is _UNSET:
+        with _LOCK:
+            cache = _DEFAULTS.setdefault(resource_type, {})
+            if field not in cache:
+                cache[field] = _compute_default(_full_properties(resource_type).get(field))
+            value = cache[field]
     return copy.deepcopy(value) if isinstance(value, (dict, list)) else value
 
 
 _DEFAULTS: dict[str, dict[str, Any]] = {}
+_UNSET = object()
 
 
 def _compute_default(prop: Any) -> Any:

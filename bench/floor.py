@@ -7,6 +7,7 @@ write dispositions, keys and column hints as the source's) into a fresh DuckDB. 
 `pipeline.run` is timed, exactly as for the source.
 """
 
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,32 @@ TABLE_OF_KIND = {
 }
 FETCH_THREADS = 16
 
+
+def _catalog_tables() -> List[Any]:
+    """(path pattern, endpoint) of the source's plain list resources (`settings.CATALOG`), so the
+    floor loads their listings into the same tables: without them it had fewer tables to load."""
+    from asana_dlt.settings import CATALOG
+
+    return [
+        (re.compile("^" + re.sub(r"\{[^}]+\}", "([^/]+)", endpoint.path) + "$"), endpoint)
+        for endpoint in CATALOG
+        if not endpoint.embedded_in  # cut from the parent's records, never requested
+    ]
+
+
+def _table_of(path: str, params: Dict[str, str], kind: str, catalog: List[Any]) -> Any:
+    """(table, {link column: parent gid}) of a listing; (None, {}) for what the floor skips."""
+    if kind in TABLE_OF_KIND:
+        return TABLE_OF_KIND[kind], {}
+    if kind == "catalog":
+        for pattern, endpoint in catalog:
+            found = pattern.match(path)
+            if found and (endpoint.parent_param is None or endpoint.parent_param in params):
+                parent = params.get(endpoint.parent_param) if endpoint.parent_param else found.group(1)
+                # The source writes the parent's gid into `link` (its records do not name it).
+                return endpoint.table or endpoint.name, ({endpoint.link: parent} if endpoint.link else {})
+    return None, {}
+
 _local = threading.local()
 
 
@@ -42,15 +69,16 @@ def listings_from_log(records: List[Any]) -> List[Dict[str, Any]]:
     """
     seen = set()
     out: List[Dict[str, Any]] = []
+    catalog = _catalog_tables()
     for rec in records:
-        kind = kind_of(rec.path)
-        if rec.method != "GET" or rec.status != 200 or kind not in TABLE_OF_KIND:
-            continue  # a refused request (the search that answers a free workspace 402) listed nothing
         params = {k: v for k, v in rec.params.items() if k != "offset"}
+        table, link = _table_of(rec.path, params, kind_of(rec.path), catalog)
+        if rec.method != "GET" or rec.status != 200 or table is None:
+            continue  # a refused request (the search that answers a free workspace 402) listed nothing
         key = (rec.path, tuple(sorted(params.items())))
         if key not in seen:
             seen.add(key)
-            out.append({"table": TABLE_OF_KIND[kind], "path": rec.path, "params": params})
+            out.append({"table": table, "path": rec.path, "params": params, "link": link})
     return out
 
 
@@ -74,6 +102,8 @@ def _fetch_listing(base_url: str, token: str, listing: Dict[str, Any]) -> List[L
             time.sleep(float(response.headers.get("Retry-After") or 0.5 * (attempt + 1)))
         response.raise_for_status()
         body = response.json()
+        for record in body["data"]:
+            record.update(listing.get("link") or {})
         pages.append(body["data"])
         offset = (body.get("next_page") or {}).get("offset")
         if not offset:
@@ -87,8 +117,19 @@ def fetch_pages(base_url: str, token: str, listings: List[Dict[str, Any]]) -> Di
     Records already seen in a table (a task listed in two projects, a user of two
     workspaces) are dropped, as the source drops them, so both load the same rows.
     """
+    from asana_dlt.settings import CATALOG
+
+    embedded = [(e.parent, e.embedded_in, e.table or e.name) for e in CATALOG if e.embedded_in]
     with ThreadPoolExecutor(FETCH_THREADS) as pool:
         fetched = list(pool.map(lambda listing: _fetch_listing(base_url, token, listing), listings))
+    cut_out: List[Any] = []  # records the source cuts out of their parent's, as their own listing
+    for listing, pages in zip(listings, fetched):
+        for parent, field_name, table in embedded:
+            if listing["table"] == parent:
+                cut = [[item for record in page for item in (record.pop(field_name, None) or [])] for page in pages]
+                cut_out.append(({"table": table}, [page for page in cut if page]))
+    listings = [*listings, *(listing for listing, _ in cut_out)]
+    fetched = [*fetched, *(pages for _, pages in cut_out)]
     tables: Dict[str, List[List[Dict[str, Any]]]] = {}
     seen: Dict[str, set] = {}
     for listing, pages in zip(listings, fetched):
