@@ -30,7 +30,7 @@ from dlt.sources.helpers.requests import Client
 from requests import HTTPError, Response
 
 from .changes import FIRST_SEEN, ProjectEvents
-from .helpers import AsanaClient, AsanaSourceError, _raise_asana_errors, _SkipObject
+from .helpers import AsanaClient, AsanaSourceError, _raise_asana_errors, _SkipObject, without_nulls
 from .settings import (
     ATTACHMENT_FIELDS,
     EXPORT_JOB_FIELDS,
@@ -298,7 +298,7 @@ class ExportJob:
         with response, gzip.GzipFile(fileobj=response.raw, mode="rb") as lines:
             for line in lines:
                 if line.strip():
-                    yield json.loadb(line)
+                    yield without_nulls(json.loadb(line))
         self.jobs.put(self.workspace["gid"], None)
 
 

@@ -334,3 +334,29 @@ def test_listings_parse_no_jsonpath_at_run_time(
 
     assert counts(pipeline)["stories"] == 5
     assert parsed == []
+
+
+def test_nulls_are_dropped_at_decoding_at_every_depth_and_nothing_else() -> None:
+    import requests
+
+    from asana_dlt.helpers import _body
+
+    response = requests.models.Response()
+    response._content = (
+        b'{"data":[{"gid":"1","assignee":null,"name":"","completed":false,"num_likes":0,'
+        b'"custom_fields":[{"gid":"9","enum_value":null,"multi_enum_values":[],"text_value":"x"}],'
+        b'"memberships":[{"project":{"gid":"2","name":null},"section":null}],"tags":[null]}],"next_page":null}'
+    )
+    assert _body(response) == {
+        "data": [
+            {
+                "gid": "1",
+                "name": "",
+                "completed": False,
+                "num_likes": 0,
+                "custom_fields": [{"gid": "9", "multi_enum_values": [], "text_value": "x"}],
+                "memberships": [{"project": {"gid": "2"}}],
+                "tags": [None],  # a list keeps its positions
+            }
+        ]
+    }
