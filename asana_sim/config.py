@@ -25,6 +25,9 @@ class SimConfig:
         max_depth: Deepest subtask level.
         stories_mean: Mean stories per task.
         heavy_story_share: Share of tasks with more than 100 stories.
+        keep_generated_stories: Make every task's stories up front and keep them instead of
+            rebuilding them per request (the bench's read-only runs: the simulator shares the
+            machine with the loader it serves; ~1 KB a story).
         archived_share: Share of archived projects.
         latency_ms: Fixed delay added to each API request.
         jitter_ms: Uniform random extra delay on top of ``latency_ms``.
@@ -82,6 +85,7 @@ class SimConfig:
     max_depth: int = 3
     stories_mean: float = 3.0
     heavy_story_share: float = 0.01
+    keep_generated_stories: bool = False
     archived_share: float = 0.10
     latency_ms: float = 0.0
     jitter_ms: float = 0.0

@@ -41,7 +41,7 @@ class _Gen:
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg
         self.rng = random.Random(cfg.seed)
-        self.store = Store(cfg.seed, generate_stories)
+        self.store = Store(cfg.seed, generate_stories, keep_stories=cfg.keep_generated_stories)
         self.base = base_ms(cfg.seed)
 
     def ts(self, lo: int | None = None) -> int:
@@ -241,4 +241,7 @@ class _Gen:
 
 def generate(cfg: SimConfig) -> Store:
     """Build a fresh store for the config (only the size fields and seed matter)."""
-    return _Gen(cfg).run()
+    store = _Gen(cfg).run()
+    if cfg.keep_generated_stories:
+        store.keep_all_stories()
+    return store

@@ -26,7 +26,9 @@ class Store:
     which keeps responses consistent without serialising the (slow) network part.
     """
 
-    def __init__(self, seed: int, story_factory: Callable[["Store", Record], list[Record]]) -> None:
+    def __init__(
+        self, seed: int, story_factory: Callable[["Store", Record], list[Record]], keep_stories: bool = False
+    ) -> None:
         self.seed = seed
         self.lock = threading.RLock()
         self.records: dict[str, dict[str, Record]] = {k: {} for k in KINDS}
@@ -42,6 +44,9 @@ class Store:
         self.me: Record | None = None
         self._next_gid = 1200000000000001
         self._story_factory = story_factory
+        # Generated stories kept once made (SimConfig.keep_generated_stories), keyed by what
+        # they show of their task; None: rebuilt on every request, as tests and the demo do.
+        self._kept: dict[str, tuple[Any, list[Record]]] | None = {} if keep_stories else None
 
     def new_gid(self) -> str:
         """Numeric-string gids in creation order, like Asana's."""
@@ -69,10 +74,27 @@ class Store:
         """Generated stories (rebuilt deterministically on demand) plus written ones."""
         with self.lock:
             extra = list(self.extra_stories.get(task["gid"], ()))
-        generated = self._story_factory(self, task)
+        generated = self._generated(task)
         if self.deleted_stories:
             generated = [st for st in generated if st["gid"] not in self.deleted_stories]
         return generated + extra
+
+    def _generated(self, task: Record) -> list[Record]:
+        if self._kept is None:
+            return self._story_factory(self, task)
+        version = (task.get("modified_at"), task.get("name"), task.get("resource_subtype"))
+        kept = self._kept.get(task["gid"])
+        if kept is None or kept[0] != version:
+            kept = self._kept[task["gid"]] = (version, self._story_factory(self, task))
+        return list(kept[1])
+
+    def keep_all_stories(self) -> None:
+        """Makes and keeps every task's generated stories now, as Asana has them stored, so
+        serving them costs no generation (`keep_generated_stories`)."""
+        with self.lock:
+            tasks = list(self.records["task"].values())
+        for task in tasks:
+            self._generated(task)
 
     def story_total(self) -> int:
         """Stories across existing tasks, without materialising generated ones."""
