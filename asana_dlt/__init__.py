@@ -346,8 +346,8 @@ def asana_source(
             _ref(task) for task in task_page if not task.get("is_deleted") and memory.take_story_claim(task["gid"])
         ]
         del task_page
-        for start in range(0, len(claimed), client.batch_size):  # one batch request per group
-            yield _task_stories(client, capture, claimed[start : start + client.batch_size])
+        for group in in_batches(client, claimed):  # one batch request per group
+            yield _task_stories(client, capture, group)
 
     # The catalog: plain list resources configured as data in settings.CATALOG.
     parents = {"workspaces": workspaces_resource, "projects": projects, "teams": teams, "tasks": tasks}

@@ -1,9 +1,10 @@
 """Which listed tasks are new or changed, and the subtask trees below them.
 
 Asana's project listings never show subtasks, and `GET /tasks/{gid}/subtasks` lists one level at
-a time, so a tree costs one listing per task that has subtasks (ten to a batch request). Trees are walked for tasks the
-warehouse has never seen and, when a project is reconciled, for every task of the project: events
-(see `changes.py`) report the changes to subtasks of tasks already loaded.
+a time, so a tree costs one listing per task that has subtasks (ten to a batch request). Trees
+are walked for tasks the warehouse has never seen and, when a project is reconciled, for every
+task of the project: events (see `changes.py`) report the changes to subtasks of tasks already
+loaded.
 """
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
