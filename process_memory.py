@@ -5,7 +5,8 @@ glibc's malloc kept ~140 MB of freed memory at 20k tasks: each of the extract's 
 allocates in one of up to 8 arenas per core, and memory freed in an arena stays mapped there.
 Two arenas keep the freed memory where the next allocation reuses it. Only the CLI (and the
 bench, which measures what the CLI runs) calls this: the source itself, copied into a user's
-project by `dlt init`, leaves the process's allocator alone.
+project by `dlt init`, leaves the process's allocator alone. The same goes for the garbage
+collector's thresholds (`tune_gc`), a CPU setting that also keeps the forked extract's pages shared.
 """
 
 import ctypes
