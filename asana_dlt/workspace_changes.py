@@ -40,6 +40,7 @@ from .changes import ChangeCapture
 from .errors import SkipObject
 from .events import ProjectEvents, read_stream
 from .helpers import AsanaClient
+from .references import flat_by_gid
 from .plan import POLLING, PROJECT_EVENTS, WORKSPACE, Facts, covered
 from .settings import SEARCH_PARAMS, TASK_FIELDS
 from .state import SourceState
@@ -265,5 +266,5 @@ class WorkspaceChanges:
             if self._sections is None:
                 self._sections = {}
                 for row in self.capture.warehouse.table_rows("sections"):
-                    self._sections.setdefault(str(row.get("project__gid")), []).append(row)
+                    self._sections.setdefault(str(row.get("project__gid")), []).append(flat_by_gid(row, ["project"]))
             return self._sections
