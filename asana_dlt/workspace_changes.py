@@ -251,14 +251,16 @@ class WorkspaceChanges:
         entry = self.state.previous_project(project["gid"])
         if ws.mode == POLLING or not entry.get("modified_since"):
             return None
+        rows = self._loaded_sections().get(project["gid"])
         if ws.mode == WORKSPACE:
             if ws.events is None or project["gid"] in ws.events.sections:
+                return None
+            if {row["gid"] for row in rows or ()} & ws.events.changed_sections:  # one of its sections renamed
                 return None
         else:
             events = self.capture.events.take(project, lambda: self.capture.begin(project))
             if events.reconcile or project["gid"] in events.sections:
                 return None
-        rows = self._loaded_sections().get(project["gid"])
         return rows or None  # none loaded (sections were not selected before): list them
 
     def _loaded_sections(self) -> Dict[str, List[Dict[str, Any]]]:
