@@ -101,7 +101,8 @@ class Streams:
         # schema (a plain object) cannot say: a null parent is checked as an absent one.
         checked = dict(body, data=[{k: v for k, v in e.items() if not (k == "parent" and v is None)}
                                    for e in body["data"]])
-        _validator("GET", "/events" if path == "/events" else "/workspaces/{workspace_gid}/events", 200).validate(checked)
+        spec_path = "/events" if path == "/events" else "/workspaces/{workspace_gid}/events"
+        _validator("GET", spec_path, 200).validate(checked)
         return body["data"]  # type: ignore[no-any-return]
 
 
@@ -176,7 +177,8 @@ def test_a_new_section_is_placed_announced_and_takes_tasks(sim: AsanaSim, api: A
     streams = Streams(api, gid, workspace=ws)
     clock.now += 60
 
-    last = _ok(api.post(f"/projects/{gid}/sections", {"name": "Zuletzt"}), "POST", "/projects/{project_gid}/sections", 201)
+    last = _ok(api.post(f"/projects/{gid}/sections", {"name": "Zuletzt"}),
+               "POST", "/projects/{project_gid}/sections", 201)
     first = _ok(api.post(f"/projects/{gid}/sections", {"name": "Zuerst", "insert_before": order[0]}),
                 "POST", "/projects/{project_gid}/sections", 201)
     second = _ok(api.post(f"/projects/{gid}/sections", {"name": "Danach", "insert_after": order[0]}),
@@ -279,7 +281,8 @@ def test_project_writes_refuse_unknown_read_only_and_unmodelled_fields(sim: Asan
     sim.config.forbidden_projects = set()
     assert project["name"] == name and streams.since(gid) == []
     owner = sim.store.all("user")[1]
-    data = _ok(api.put(path, {"owner": owner["gid"], "due_on": "2027-01-31", "color": None}), "PUT", "/projects/{project_gid}")
+    data = _ok(api.put(path, {"owner": owner["gid"], "due_on": "2027-01-31", "color": None}),
+               "PUT", "/projects/{project_gid}")
     assert data["owner"] == {"gid": owner["gid"], "resource_type": "user", "name": owner["name"]}
     assert data["due_on"] == data["due_date"] == "2027-01-31" and data["color"] is None
 
@@ -295,7 +298,8 @@ def test_tags_are_created_and_renamed_on_their_own_stream_not_the_projects(sim: 
     before = _modified(api, tagged)
     streams = Streams(api, tag_gid, *projects, workspace=ws)
 
-    created = _ok(api.post(f"/workspaces/{ws}/tags", {"name": "Neu 🏷️", "color": "light-blue", "followers": ["me"]}),
+    body = {"name": "Neu 🏷️", "color": "light-blue", "followers": ["me"]}
+    created = _ok(api.post(f"/workspaces/{ws}/tags", body),
                   "POST", "/workspaces/{workspace_gid}/tags", 201)
     me = sim.store.me
     assert created["workspace"]["gid"] == ws and created["followers"] == [
@@ -326,7 +330,8 @@ def test_renamed_custom_fields_and_options_show_in_values_and_display_values(sim
     task, story = _story_about(sim, "enum_custom_field_changed", lambda t, st: t["_cf"].get(st["custom_field"]["gid"])
                                is st["new_enum_value"])
     field, option = story["custom_field"], story["new_enum_value"]
-    multi = next(cf for cf in sim.store.all("custom_field") if cf["type"] == "multi_enum" and cf["workspace"] is field["workspace"])
+    multi = next(cf for cf in sim.store.all("custom_field")
+                 if cf["type"] == "multi_enum" and cf["workspace"] is field["workspace"])
     holder = next(t for t in sim.store.all("task") if len(t["_cf"].get(multi["gid"]) or ()) == 2)
     first, second = holder["_cf"][multi["gid"]]
     old_text = _story(api, task["gid"], story["gid"], "text")["text"]
@@ -349,15 +354,17 @@ def test_renamed_custom_fields_and_options_show_in_values_and_display_values(sim
         "gid": field["gid"], "resource_type": "custom_field", "name": "Priorität", "display_value": NEW,
         "enum_value": {"gid": option["gid"], "resource_type": "enum_option", "name": NEW}}
     shown = _find(api.get(f"/tasks/{holder['gid']}", opt_fields="custom_fields.display_value,"
-                                                                "custom_fields.multi_enum_values.name").json()["data"]["custom_fields"], multi["gid"])
+                          "custom_fields.multi_enum_values.name").json()["data"]["custom_fields"], multi["gid"])
     assert shown["display_value"] == f"Eins, {second['name']}"
     assert [v["name"] for v in shown["multi_enum_values"]] == ["Eins", second["name"]]
     assert _modified(api, [task["gid"], holder["gid"]]) == before
     assert _find(api.all(f"/workspaces/{ws}/custom_fields"), field["gid"])["name"] == "Priorität"
     settings = api.all(f"/projects/{project}/custom_field_settings", opt_fields="custom_field.name")
-    assert {"gid": field["gid"], "resource_type": "custom_field", "name": "Priorität"} in [s["custom_field"] for s in settings]
+    renamed = {"gid": field["gid"], "resource_type": "custom_field", "name": "Priorität"}
+    assert renamed in [s["custom_field"] for s in settings]
     read = _story(api, task["gid"], story["gid"], "text,custom_field.name,new_enum_value.name")
-    assert read["text"] == old_text and read["custom_field"]["name"] == "Priorität" and read["new_enum_value"]["name"] == NEW
+    assert read["text"] == old_text
+    assert read["custom_field"]["name"] == "Priorität" and read["new_enum_value"]["name"] == NEW
     # Asana's guide names no event for custom fields or enum options: none here either.
     assert streams.since(project) == [] and streams.since(ws) == []
 
@@ -370,7 +377,8 @@ def test_custom_field_and_option_writes_refuse_what_asana_refuses(sim: AsanaSim,
     assert "name" in _error(api.put(f"/custom_fields/{field['gid']}", {"name": ""}), 400)
     assert api.put("/custom_fields/1", {"name": "x"}).status_code == 404
     for option in options[:-1]:
-        data = _ok(api.put(f"/enum_options/{option['gid']}", {"enabled": False}), "PUT", "/enum_options/{enum_option_gid}")
+        data = _ok(api.put(f"/enum_options/{option['gid']}", {"enabled": False}),
+                   "PUT", "/enum_options/{enum_option_gid}")
         assert data["enabled"] is False
     assert "enabled" in _error(api.put(f"/enum_options/{options[-1]['gid']}", {"enabled": False}), 400)
     assert options[-1]["enabled"] is True
@@ -401,13 +409,14 @@ def test_a_user_renamed_in_the_ui_shows_everywhere_without_an_event(sim: AsanaSi
     ref = {"gid": user["gid"], "resource_type": "user", "name": NEW}
     data = api.get(f"/tasks/{task['gid']}", opt_fields="assignee,followers").json()["data"]
     assert data["assignee"] == ref and ref in data["followers"]
-    values = _find(api.get(f"/tasks/{holder['gid']}", opt_fields="custom_fields.display_value,custom_fields.people_value"
-                           ).json()["data"]["custom_fields"], people_field)
+    values = _find(api.get(f"/tasks/{holder['gid']}", opt_fields="custom_fields.display_value,"
+                           "custom_fields.people_value").json()["data"]["custom_fields"], people_field)
     assert ref in values["people_value"] and NEW in values["display_value"].split(", ")
     read = _story(api, task["gid"], story["gid"], "text,assignee")
     assert read == {"gid": story["gid"], "resource_type": "story", "text": f"assigned to {old}", "assignee": ref}
     assert _story(api, written["gid"], authored["gid"], "created_by")["created_by"] == ref
-    assert all(t["assignee"] == ref for t in api.all("/tasks", assignee=user["gid"], workspace=ws, opt_fields="assignee"))
+    listed = api.all("/tasks", assignee=user["gid"], workspace=ws, opt_fields="assignee")
+    assert listed and all(t["assignee"] == ref for t in listed)
     assert NEW in [u["name"] for u in api.get(f"/workspaces/{ws}/users").json()["data"]]
     assert _modified(api, assigned) == before
     assert streams.since(project) == [] and streams.since(ws) == []
@@ -434,7 +443,8 @@ def test_renamed_parents_blockers_and_attachment_parents_show_in_what_refers_to_
         assert _put_task(api, task["gid"], name)["name"] == name
 
     deps = api.get(f"/tasks/{dependent['gid']}", opt_fields="dependencies").json()["data"]["dependencies"]
-    assert {"gid": blocker["gid"], "resource_type": "task", "name": NEW, "resource_subtype": blocker["resource_subtype"]} in deps
+    assert {"gid": blocker["gid"], "resource_type": "task", "name": NEW,
+            "resource_subtype": blocker["resource_subtype"]} in deps
     read = _story(api, dependent["gid"], story["gid"], "text,dependency.name")
     assert read["text"] == f"added a dependency on {old}" and read["dependency"]["name"] == NEW
     for sub in api.all(f"/tasks/{parent['gid']}/subtasks", opt_fields="parent.name"):
@@ -442,7 +452,8 @@ def test_renamed_parents_blockers_and_attachment_parents_show_in_what_refers_to_
     assert api.get(f"/tasks/{subtasks[0]}", opt_fields="parent.name").json()["data"]["parent"]["name"] == "Elternteil"
     assert all(a["parent"]["name"] == "Anhang hier" for a in api.get("/attachments", parent=attached["gid"],
                                                                       opt_fields="parent.name").json()["data"])
-    assert all(st["target"]["name"] == "Elternteil" for st in api.all(f"/tasks/{parent['gid']}/stories", opt_fields="target"))
+    stories = api.all(f"/tasks/{parent['gid']}/stories", opt_fields="target")
+    assert stories and all(st["target"]["name"] == "Elternteil" for st in stories)
     assert _modified(api, [dependent["gid"], *subtasks]) == before  # only the renamed tasks are modified
     renamed = {blocker["gid"], parent["gid"], attached["gid"]}
     for p in watched:
@@ -459,7 +470,8 @@ def test_export_lines_carry_the_current_names(sim: AsanaSim, api: Api) -> None:
     task = story["target"]["gid"]
     full = sim.store.by_gid[task]
     project = full["projects"][0]
-    tag = next(t for t in sim.store.all("tag") if sim.store.tag_tasks.get(t["gid"]) and t["workspace"] is full["workspace"])
+    tag = next(t for t in sim.store.all("tag")
+               if sim.store.tag_tasks.get(t["gid"]) and t["workspace"] is full["workspace"])
     author = story["created_by"]
     api.put(f"/sections/{section['gid']}", {"name": "Spalte neu"})
     api.put(f"/projects/{project['gid']}", {"name": "Projekt neu"})
@@ -483,7 +495,8 @@ def test_export_lines_carry_the_current_names(sim: AsanaSim, api: Api) -> None:
     assert exported["text"] == old_text and exported["new_section"]["name"] == "Spalte neu"
     assert exported["created_by"]["name"] == "Autorin neu"
     tagged = [x for x in lines if x["gid"] in sim.store.tag_tasks[tag["gid"]]]
-    assert tagged and all({"gid": tag["gid"], "resource_type": "tag", "name": "Etikett neu"} in x["tags"] for x in tagged)
+    ref = {"gid": tag["gid"], "resource_type": "tag", "name": "Etikett neu"}
+    assert tagged and all(ref in x["tags"] for x in tagged)
 
 
 def test_renames_travel_in_a_batch_and_count_against_the_quota(sim: AsanaSim, api: Api, clock: Clock) -> None:
