@@ -2,9 +2,11 @@
 
 Every write records events; each event lists the resources whose stream it belongs
 to (the task, its projects, and for subtasks and stories the projects of the top-level
-task), which is how changes to subtasks and stories bubble up to a project's events.
-Every event is also in its workspace's stream, which serves up to 1,000 events a call
-(Asana's cap per sync token) and answers 402 unless the plan has it (``workspace_events``).
+task; a section's project; a tag itself), which is how changes to subtasks and stories
+bubble up to a project's events. Every event is also in its workspace's stream, which serves
+up to 1,000 events a call (Asana's cap per sync token) and answers 402 unless the plan has it
+(``workspace_events``). An event keeps references to its user, resource and parent and renders
+them when read, so a renamed object shows its current name in events as everywhere else.
 """
 from __future__ import annotations
 
@@ -30,9 +32,18 @@ WORKSPACE_MSG = ("Workspace events are not available on this workspace's plan. T
                  "available to premium workspaces.")
 
 
-def _named(rec: Record) -> dict[str, Any]:
+def _named(rec: Record | None) -> dict[str, Any] | None:
+    """A named compact, rendered when the event is read: a renamed resource shows its current
+    name, as every other compact reference does (a story's "name" is its text)."""
+    if rec is None:
+        return None
     return {"gid": rec["gid"], "resource_type": rec["resource_type"], "name": rec.get("name")
             if rec["resource_type"] != "story" else rec.get("text", "")}
+
+
+def _rendered(event: dict[str, Any]) -> dict[str, Any]:
+    return dict(event, user=_named(event["user"]), resource=_named(event["resource"]),
+                parent=_named(event["parent"]))
 
 
 class EventLog:
@@ -75,15 +86,20 @@ class EventLog:
         ws = self.workspace_of(resource) or self.workspace_of(parent)
         if ws is not None:
             streams = set(streams) | {ws["gid"]}
-        me = self.store.me
-        event = {"user": {"gid": me["gid"], "resource_type": "user", "name": me["name"]} if me else None,
-                 "resource": _named(resource), "type": resource["resource_type"],
-                 "action": action, "parent": _named(parent) if parent else None,
-                 "created_at": fmt_ms(int(self.clock() * 1000))}
+        # References to the records themselves; ``fetch`` renders them (current names).
+        event = {"user": self.store.me, "resource": resource, "type": resource["resource_type"],
+                 "action": action, "parent": parent, "created_at": fmt_ms(int(self.clock() * 1000))}
         if change is not None:
             event["change"] = change
         with self._lock:
             self._events.append((frozenset(streams), event))
+
+    def record_changes(self, resource: Record, fields: list[str], streams: set[str]) -> None:
+        """One ``changed`` event per changed field, naming it in ``change``, as Asana reports a
+        write that changed several properties; ``parent`` is null on them (Asana's
+        ``EventResponse.parent`` is for added/removed events only)."""
+        for f in fields:
+            self.record(resource, "changed", streams, change={"field": f, "action": "changed"})
 
     def mark(self) -> int:
         """How many events were recorded so far: a position to count later events from."""
@@ -125,17 +141,18 @@ class EventLog:
             while i < end and len(out) < page:
                 streams, event = self._events[i]
                 if resource in streams:
-                    out.append(event)
+                    out.append(_rendered(event))
                 i += 1
             has_more = any(resource in s for s, _ in self._events[i:end])
             return 200, {"data": out, "sync": self._token(resource, i), "has_more": has_more}
 
 
 def get_events(req: Req) -> Raw:
-    """``GET /events?resource=&sync=``; the resource must be a task or project we know."""
+    """``GET /events?resource=&sync=``; the resource must be a task, project or tag we know
+    (a tag's stream carries its own changes: Asana's webhooks guide lists tag events)."""
     gid = req.params["resource"]
     rec = req.store.by_gid.get(gid)
-    if rec is None or rec["resource_type"] not in ("task", "project"):
+    if rec is None or rec["resource_type"] not in ("task", "project", "tag"):
         raise not_found("resource", gid)
     if rec["resource_type"] == "project" and gid in req.cfg.forbidden_projects:
         raise ApiError(403, f"project: Forbidden. You do not have access to {gid}.")

@@ -55,10 +55,12 @@ def build_routes() -> list[Route]:
     from .catalog_reads import CATALOG_ROUTES
     from .events import EVENT_ROUTES
     from .exports import EXPORT_ROUTES
+    from .object_writes import OBJECT_WRITE_ROUTES
     from .search import SEARCH_ROUTES
     from .writes import WRITE_ROUTES
 
-    all_routes = READ_ROUTES + WRITE_ROUTES + EVENT_ROUTES + SEARCH_ROUTES + CATALOG_ROUTES + EXPORT_ROUTES
+    all_routes = (READ_ROUTES + WRITE_ROUTES + OBJECT_WRITE_ROUTES + EVENT_ROUTES + SEARCH_ROUTES
+                  + CATALOG_ROUTES + EXPORT_ROUTES)
     routes = [Route(m, p, h) for m, p, h in all_routes]
     routes.sort(key=lambda r: -r.op.literal_segments)
     return routes
@@ -387,6 +389,18 @@ class AsanaSim:
     def expected_counts(self) -> dict[str, int]:
         """Counts a complete extraction must reproduce."""
         return self.store.expected_counts()
+
+    def rename_user(self, gid: str, name: str) -> None:
+        """Change a user's name, as the user does in Asana's UI (the API cannot rename users).
+
+        Every read shows the new name at once wherever the user is referenced (assignees,
+        followers, people fields' values and display values, stories' authors); no event is
+        recorded and no task is modified, as on Asana. Stories keep the text they were written
+        with. Raises KeyError for an unknown gid."""
+        user = self.store.get("user", gid)
+        if user is None:
+            raise KeyError(f"no user {gid}")
+        self.store.rename(user, name)
 
     def requests(self) -> list[RequestRecord]:
         """Every API request so far, oldest first."""

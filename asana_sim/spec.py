@@ -13,7 +13,7 @@ import json
 import os
 import re
 import threading
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +77,22 @@ class Operation:
             if p["name"] == "opt_fields":
                 self.opt_fields = frozenset(p["schema"]["items"]["enum"])
         self.responses = op.get("responses", {})
+        self.request_body = op.get("requestBody")
         regex = re.sub(r"\{[^}]+\}", r"([^/]+)", path)
         self.regex = re.compile("^" + regex + "$")
         self.literal_segments = path.count("/") - path.count("{")
+
+    @cached_property
+    def body_fields(self) -> dict[str, Any]:
+        """The fields the request body's ``data`` object declares, each its resolved schema
+        (empty without a body): what a write may be sent, and with which values."""
+        if self.request_body is None:
+            return {}
+        schema = resolve(self.request_body).get("content", {}).get("application/json", {}).get("schema")
+        data = flat_properties(schema).get("data") if schema else None
+        if data is None:
+            return {}
+        return {name: _merged(prop) for name, prop in flat_properties(data).items()}
 
     def response_schema(self, status: int = 200) -> dict[str, Any] | None:
         """The JSON schema of a response body, still holding ``$ref``s."""
@@ -171,9 +184,8 @@ _DEFAULTS: dict[str, dict[str, Any]] = {}
 _UNSET = object()
 
 
-def _compute_default(prop: Any) -> Any:
-    if prop is None:
-        return None
+def _merged(prop: Any) -> dict[str, Any]:
+    """A property's schema with its ``allOf`` parts folded in (a ``$ref`` plus a description)."""
     prop = resolve(prop)
     if "allOf" in prop and "type" not in prop:
         merged: dict[str, Any] = {}
@@ -181,6 +193,13 @@ def _compute_default(prop: Any) -> Any:
             merged.update(resolve(part))
         merged.update({k: v for k, v in prop.items() if k != "allOf"})
         prop = merged
+    return prop  # type: ignore[no-any-return]
+
+
+def _compute_default(prop: Any) -> Any:
+    if prop is None:
+        return None
+    prop = _merged(prop)
     if prop.get("nullable"):
         return None
     typ = prop.get("type")

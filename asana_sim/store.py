@@ -2,7 +2,9 @@
 
 Records are plain dicts whose references are the referenced record itself, so a
 rename shows through every response and ``assignee.name`` is one dict lookup. Keys
-starting with ``_`` are private bookkeeping and never leave the server.
+starting with ``_`` are private bookkeeping and never leave the server. Renames go through
+``Store.rename``, which remembers a record's generated name: the generated history (stories,
+rebuilt on demand) must keep the text it was "written" with, as Asana's stories do.
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ class Store:
         self.extra_stories: dict[str, list[Record]] = defaultdict(list)
         self.deleted_stories: set[str] = set()
         self.me: Record | None = None
+        self._generated_names: dict[str, Any] = {}  # gid -> name before its first rename
         self._next_gid = 1200000000000001
         self._story_factory = story_factory
         # Generated stories kept once made (SimConfig.keep_generated_stories), keyed by what
@@ -60,6 +63,19 @@ class Store:
         self.records[rec["resource_type"]][rec["gid"]] = rec
         self.by_gid[rec["gid"]] = rec
         return rec
+
+    def rename(self, rec: Record, name: str) -> None:
+        """Give a record a new name; every compact reference to it shows the new one at once.
+
+        The first rename keeps the generated name, which the generated stories' text goes on
+        using (a story's text is written once, when the story is made)."""
+        with self.lock:
+            self._generated_names.setdefault(rec["gid"], rec.get("name"))
+            rec["name"] = name
+
+    def generated_name(self, rec: Record) -> Any:
+        """The name a record had when the account was generated (before any rename)."""
+        return self._generated_names.get(rec["gid"], rec.get("name"))
 
     def get(self, kind: str, gid: str) -> Record | None:
         """A record of that kind, or None (callers answer 404)."""

@@ -7,7 +7,11 @@ The system stories are the task's history and agree with the state it was genera
 in ``task["_origin"]``, since writes may change the task later): the last ``assigned`` story
 names the assignee, the last ``section_changed`` of each project ends in the task's section,
 ``marked_complete`` is at ``completed_at``, ``due_date_changed`` ends at ``due_on``. Writes add
-their own stories (``writes.py``), so the history stays true after changes too.
+their own stories (``writes.py``), so the history stays true after changes too. A story's text
+names users, sections, projects and fields as they were named when it was written (their
+generated names, ``Store.generated_name``), however often it is rebuilt after a rename, as
+Asana never rewrites a story's text; its references (``assignee``, ``new_section``, ...)
+show the current names.
 """
 from __future__ import annotations
 
@@ -87,6 +91,7 @@ def _history(store: Store, task: Record, origin: Origin, rng: random.Random,
              users: list[Record]) -> list[list[_Event]]:
     """Groups of system stories, most important first; a group is kept whole or dropped."""
     t0, t1 = task["_t0"], task["_t1"]
+    named = store.generated_name  # a story's text keeps the names of when it was written
     done_ms = _ms(origin.completed_at)
     work_end = done_ms if done_ms is not None else t1
     groups: list[list[_Event]] = []
@@ -94,17 +99,17 @@ def _history(store: Store, task: Record, origin: Origin, rng: random.Random,
         groups.append([(done_ms, 0, "marked_complete", "marked this task complete", origin.completed_by, {})])
     if origin.assignee is not None:
         last = rng.randint(t0, work_end)
-        groups.append([(last, 0, "assigned", f"assigned to {origin.assignee['name']}", None,
+        groups.append([(last, 0, "assigned", f"assigned to {named(origin.assignee)}", None,
                         {"assignee": origin.assignee})])
         if rng.random() < 0.3:
             before = rng.choice(users)
-            groups.append([(rng.randint(t0, last), -1, "assigned", f"assigned to {before['name']}", None,
+            groups.append([(rng.randint(t0, last), -1, "assigned", f"assigned to {named(before)}", None,
                             {"assignee": before})])
     elif rng.random() < 0.2:
         who = rng.choice(users)
         first = rng.randint(t0, t1)
-        groups.append([(first, 0, "assigned", f"assigned to {who['name']}", None, {"assignee": who}),
-                       (rng.randint(first, t1), 1, "unassigned", f"unassigned from {who['name']}", None, {})])
+        groups.append([(first, 0, "assigned", f"assigned to {named(who)}", None, {"assignee": who}),
+                       (rng.randint(first, t1), 1, "unassigned", f"unassigned from {named(who)}", None, {})])
     for project, section in origin.sections:
         others = [store.by_gid[g] for g in store.project_sections.get(project["gid"], ())
                   if section is not None and g != section["gid"] and g in store.by_gid]
@@ -112,12 +117,12 @@ def _history(store: Store, task: Record, origin: Origin, rng: random.Random,
             continue
         came_from = rng.choice(others)
         moved = rng.randint(t0, t1)
-        groups.append([(moved, 0, "section_changed", _moved(came_from, section, project), None,
+        groups.append([(moved, 0, "section_changed", _moved(store, came_from, section, project), None,
                         {"old_section": came_from, "new_section": section})])
         earlier = [s for s in others if s is not came_from] + [section]
         if rng.random() < 0.4:
             start = rng.choice(earlier)
-            groups.append([(rng.randint(t0, moved), -1, "section_changed", _moved(start, came_from, project),
+            groups.append([(rng.randint(t0, moved), -1, "section_changed", _moved(store, start, came_from, project),
                             None, {"old_section": start, "new_section": came_from})])
     if origin.due_on is not None:
         old = fmt_ms(rng.randint(t0, t1))[:10] if rng.random() < 0.5 else None
@@ -128,7 +133,7 @@ def _history(store: Store, task: Record, origin: Origin, rng: random.Random,
                         {"old_name": f"{origin.name} (draft)", "new_name": origin.name})])
     groups.extend(_custom_field_changes(store, origin, rng, t0, t1))
     for blocker in origin.dependencies:
-        groups.append([(rng.randint(t0, t1), 0, "dependency_added", f"added a dependency on {blocker['name']}",
+        groups.append([(rng.randint(t0, t1), 0, "dependency_added", f"added a dependency on {named(blocker)}",
                         None, {"dependency": blocker})])
     return groups
 
@@ -136,6 +141,7 @@ def _history(store: Store, task: Record, origin: Origin, rng: random.Random,
 def _custom_field_changes(store: Store, origin: Origin, rng: random.Random, t0: int,
                           t1: int) -> list[list[_Event]]:
     out: list[list[_Event]] = []
+    named = store.generated_name
     for cf_gid, value in origin.custom_values:
         cf = store.by_gid.get(cf_gid)
         if cf is None or rng.random() < 0.5:
@@ -143,16 +149,17 @@ def _custom_field_changes(store: Store, origin: Origin, rng: random.Random, t0: 
         at = rng.randint(t0, t1)
         if cf["type"] == "enum":
             old = rng.choice([None] + [o for o in cf["enum_options"] if o is not value])
-            out.append([(at, 0, "enum_custom_field_changed", f"changed {cf['name']} to {value['name']}", None,
+            out.append([(at, 0, "enum_custom_field_changed", f"changed {named(cf)} to {named(value)}", None,
                          {"custom_field": cf, "old_enum_value": old, "new_enum_value": value})])
         elif cf["type"] == "text":
-            out.append([(at, 0, "text_custom_field_changed", f"changed {cf['name']} to {value}", None,
+            out.append([(at, 0, "text_custom_field_changed", f"changed {named(cf)} to {value}", None,
                          {"custom_field": cf, "old_text_value": None, "new_text_value": value})])
     return out
 
 
-def _moved(old: Record, new: Record, project: Record) -> str:
-    return f"moved this task from {old['name']} to {new['name']} in {project['name']}"
+def _moved(store: Store, old: Record, new: Record, project: Record) -> str:
+    named = store.generated_name
+    return f"moved this task from {named(old)} to {named(new)} in {named(project)}"
 
 
 def _ms(stamp: str | None) -> int | None:

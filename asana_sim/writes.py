@@ -37,7 +37,8 @@ def _touch_on_move(req: Req, task: Record) -> None:
         _touch(req, task)
 
 
-def _user_ref(req: Req, value: Any) -> Record | None:
+def user_ref(req: Req, value: Any) -> Record | None:
+    """The user a write names (a gid or ``me``), or None for null; 404 for an unknown gid."""
     if value is None:
         return None
     if value == "me":
@@ -100,12 +101,15 @@ def _apply_task_fields(req: Req, task: Record, body: dict[str, Any]) -> list[str
     changed = []
     for f in SIMPLE_TASK_FIELDS:
         if f in body and task.get(f) != body[f]:
-            task[f] = body[f]
+            if f == "name":  # the store keeps the generated name for the generated stories' text
+                req.store.rename(task, body[f])
+            else:
+                task[f] = body[f]
             if f == "notes":
                 task["html_notes"] = f"<body>{body[f]}</body>"
             changed.append(f)
     if "assignee" in body:
-        task["assignee"] = _user_ref(req, body["assignee"])
+        task["assignee"] = user_ref(req, body["assignee"])
         task["assignee_status"] = "inbox" if task["assignee"] else None
         changed.append("assignee")
     if "completed" in body and bool(body["completed"]) != task["completed"]:
@@ -163,7 +167,7 @@ def _new_task(req: Req, body: dict[str, Any], parent: Record | None) -> Record:
     else:
         raise bad_request("workspace: Missing input")
     now = _now(req)
-    task: Record = {"gid": s.new_gid(), "resource_type": "task", "name": "",
+    task: Record = {"gid": s.new_gid(), "resource_type": "task", "name": body.get("name", ""),
                     "resource_subtype": "default_task", "created_at": now, "modified_at": now,
                     "completed": False, "completed_at": None, "completed_by": None,
                     "assignee": None, "assignee_status": None, "due_on": None, "due_at": None,
@@ -205,10 +209,7 @@ def put_task(req: Req) -> Single:
         changed = _apply_task_fields(req, task, req.body)
         if changed:
             _touch(req, task)
-            streams = req.sim.events.streams_for_task(task)
-            for f in changed:
-                req.sim.events.record(task, "changed", streams,
-                                      change={"field": f, "action": "changed"})
+            req.sim.events.record_changes(task, changed, req.sim.events.streams_for_task(task))
             _history_stories(req, task, before)
         return Single(task)
 
