@@ -15,7 +15,7 @@ from dlt.common.pipeline import LoadInfo, get_dlt_pipelines_dir
 from dlt.common.storages import FileStorage
 
 from asana_dlt import asana_source
-from asana_dlt.lakehouse import (
+from asana_app.lakehouse import (
     TABLE_FORMATS,
     check_merges,
     check_table_format,
@@ -24,8 +24,8 @@ from asana_dlt.lakehouse import (
     run_without_repeated_rows,
 )
 from asana_dlt.settings import FULL_LOAD_MODES
-from process_memory import can_fork_steps, cap_malloc_arenas, in_forked_child, tune_gc
-from run_guard import describe_destination, hold_run_lock, one_line, root_cause
+from asana_app.process_memory import can_fork_steps, cap_malloc_arenas, in_forked_child, tune_gc
+from asana_app.run_guard import describe_destination, hold_run_lock, one_line, root_cause
 
 PIPELINE_NAME = "asana"
 DEMO_PIPELINE_NAME = "asana_demo"
@@ -320,7 +320,7 @@ def run_demo(args: argparse.Namespace) -> dlt.Pipeline:
 
 def analyse(pipeline: dlt.Pipeline, full_refresh: bool = False) -> None:
     """Builds the dbt models of `asana_dbt/` on what was just loaded, and says where to look."""
-    from asana_analytics import build_models, describe, where_to_look
+    from asana_app.analytics import build_models, describe, where_to_look
 
     print("\n" + describe(build_models(pipeline, full_refresh=full_refresh)))
     print(where_to_look(pipeline))

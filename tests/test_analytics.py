@@ -2,7 +2,7 @@
 
 One module-scoped build per destination: a full load, changes through Asana's write endpoints
 (rename, reassign, section move, completion, comment, new project and task, a deleted task
-with its subtasks), an incremental load, then `asana_analytics.build_models` (dlt's dbt
+with its subtasks), an incremental load, then `asana_app.analytics.build_models` (dlt's dbt
 runner: `run_all` and the data tests). Every expected number is computed here in Python
 from `sim.store`, never from the warehouse.
 
@@ -23,7 +23,7 @@ import dlt
 import pytest
 import requests
 
-from asana_analytics import build_models, models_schema
+from asana_app.analytics import build_models, models_schema
 from asana_dlt import asana_source
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.demo import make_changes
@@ -260,7 +260,7 @@ def test_notebook_export_renders_its_charts_with_the_models_numbers(built: Built
 def test_a_failing_data_test_is_one_line_naming_the_test(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """dbt's failure becomes the CLI's one `error:` line: which test, what it found, what to do."""
     import asana_dlt_pipeline as cli
-    from asana_analytics import AnalyticsError
+    from asana_app.analytics import AnalyticsError
     from dlt.helpers.dbt.exceptions import DBTNodeResult, DBTProcessingError
 
     failed = DBTNodeResult("unique_asana__task_task_id", "Got 1 result, configured to fail if != 0", 0.1, "fail")

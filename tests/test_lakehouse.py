@@ -321,7 +321,7 @@ def test_the_mirror_rounds_hold_on_delta_on_s3(tmp_path: Path, moto_s3: Dict[str
 def test_the_analytics_models_build_on_delta(tmp_path: Path) -> None:
     """dbt (dlt's runner, dbt-duckdb) over views of the Delta tables: the numbers of the analytics
     issue's tests, against the simulator, after a load, changes and a merge."""
-    from asana_analytics import analytics_pipeline, build_models
+    from asana_app.analytics import analytics_pipeline, build_models
     from tests import test_analytics as analytics
 
     with AsanaSim(token=analytics.TOKEN, config=SimConfig(seed=21, tasks=40, projects=3)) as sim:
@@ -363,7 +363,7 @@ def test_an_iceberg_merge_takes_columns_a_later_run_adds_to_root_and_nested_tabl
 ) -> None:
     """Any column may first arrive in a later run (a field Asana adds, a reference's `name`), on a
     root table or a nested one, in rows that update stored ones: the merge keeps every row right."""
-    from asana_dlt.lakehouse import run_without_repeated_rows
+    from asana_app.lakehouse import run_without_repeated_rows
     from pyiceberg.catalog.sql import SqlCatalog
 
     config = sqlite_catalog(monkeypatch, tmp_path, tmp_path / "lake")

@@ -33,7 +33,7 @@ def test_duckdb_loads_one_job_at_a_time_within_its_memory_budget(tmp_path: Path)
 
 
 def _arenas_capped(env: dict) -> str:
-    code = "import process_memory; print(process_memory.cap_malloc_arenas())"
+    code = "from asana_app import process_memory; print(process_memory.cap_malloc_arenas())"
     return subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -49,7 +49,7 @@ def test_malloc_arenas_are_capped_unless_the_environment_chose() -> None:
 # Run in a fresh interpreter: pytest's worker has threads of its own, which fork must not copy.
 FORKED = r"""
 import os, sys
-import process_memory as pm
+from asana_app import process_memory as pm
 
 def rss_mb():
     with open("/proc/self/status") as status:
@@ -85,7 +85,7 @@ def test_the_forked_step_returns_its_result_and_keeps_its_heap_and_errors_to_its
 
 ORPHAN = r"""
 import os, sys
-import process_memory as pm
+from asana_app import process_memory as pm
 
 def wait_forever():
     with open(sys.argv[1], "w") as note:

@@ -25,7 +25,8 @@ from dlt.helpers.dbt.exceptions import DBTNodeResult, DBTProcessingError
 
 from asana_dlt import AsanaSourceError
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parent / "asana_dbt"
+# The dbt project lives at the repository root, beside this package (an editable install keeps it there).
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "asana_dbt"
 MODELS_SCHEMA_SUFFIX = "_analytics"
 _PROFILES_DIR_KEY = "DBT_PACKAGE_RUNNER__PACKAGE_PROFILES_DIR"
 
