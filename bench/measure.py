@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import dlt
 
-from asana_dlt_pipeline import duckdb_destination
+from asana_app.destinations import duckdb_destination
 
 DATASET = "asana_data"
 

@@ -259,7 +259,7 @@ def test_notebook_export_renders_its_charts_with_the_models_numbers(built: Built
 
 def test_a_failing_data_test_is_one_line_naming_the_test(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """dbt's failure becomes the CLI's one `error:` line: which test, what it found, what to do."""
-    import asana_dlt_pipeline as cli
+    from asana_app import cli
     from asana_app.analytics import AnalyticsError
     from dlt.helpers.dbt.exceptions import DBTNodeResult, DBTProcessingError
 

@@ -5,7 +5,7 @@ from typing import Iterator
 
 import pytest
 
-import asana_dlt_pipeline as cli
+from asana_app import cli
 from asana_sim import AsanaSim, SimConfig
 from tests.conftest import point_cli_at
 

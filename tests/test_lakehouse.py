@@ -18,7 +18,7 @@ import dlt
 import duckdb
 import pytest
 
-import asana_dlt_pipeline as cli
+from asana_app import cli
 from asana_dlt import asana_source
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.demo import make_changes

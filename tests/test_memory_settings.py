@@ -11,7 +11,7 @@ from pathlib import Path
 import dlt
 import duckdb
 
-from asana_dlt_pipeline import DUCKDB_SETTINGS, duckdb_destination
+from asana_app.destinations import DUCKDB_SETTINGS, duckdb_destination
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -119,7 +119,7 @@ def test_a_killed_cli_takes_its_extract_process_with_it(tmp_path: Path) -> None:
 
 
 def test_rows_in_csv_packages_are_counted_as_rows_not_fields(tmp_path: Path) -> None:
-    from asana_dlt_pipeline import csv_rows
+    from asana_app.runs import csv_rows
 
     pipeline = dlt.pipeline(
         pipeline_name="csv_rows", pipelines_dir=str(tmp_path / "p"),

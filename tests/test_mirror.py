@@ -20,7 +20,7 @@ import dlt
 import pytest
 import requests
 
-import asana_dlt_pipeline as cli
+from asana_app import cli
 from asana_dlt import asana_source
 from asana_sim import AsanaSim, SimConfig
 from tests.conftest import cli_subprocess_env, rows

@@ -14,7 +14,7 @@ import responses
 
 from asana_dlt import AsanaSourceError, asana_source
 from asana_dlt.auth import AsanaRefreshTokenAuth, token_url_for
-from asana_dlt_pipeline import root_cause
+from asana_app.run_guard import root_cause
 from asana_sim import AsanaSim, SimConfig
 from tests.conftest import counts
 
