@@ -15,10 +15,10 @@ from dlt.common.pipeline import get_dlt_pipelines_dir
 
 from asana_app.demo import run_demo
 from asana_app.destinations import make_pipeline
-from asana_app.lakehouse import check_table_format, data_location
+from asana_app.lakehouse import check_table_format
 from asana_app.options import parse_args, source_arguments
 from asana_app.process_memory import can_fork_steps, cap_malloc_arenas, in_forked_child, tune_gc
-from asana_app.report import report
+from asana_app.report import data_location, report
 from asana_app.run_guard import describe_destination, hold_run_lock, one_line, root_cause
 from asana_app.runs import fetch_once, run_once
 from asana_dlt import asana_source

@@ -12,9 +12,9 @@ from typing import Any
 import dlt
 
 from asana_app.destinations import duckdb_destination, make_pipeline
-from asana_app.lakehouse import check_table_format, data_location
+from asana_app.lakehouse import check_table_format
 from asana_app.options import source_arguments
-from asana_app.report import report
+from asana_app.report import data_location, report
 from asana_app.runs import run_once
 from asana_dlt import asana_source
 

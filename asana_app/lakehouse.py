@@ -113,12 +113,6 @@ def prepare_iceberg_catalog(pipeline: dlt.Pipeline, table_format: Optional[str])
             pass
 
 
-def data_location(info: Any) -> str:
-    """Where a load went, for the CLI's last line: a DuckDB file, a bucket, a masked database URL."""
-    where = getattr(info, "destination_displayable_credentials", None) or info.destination_name
-    return f"{where}, dataset {info.dataset_name}"
-
-
 def source_options(table_format: Optional[str]) -> Dict[str, Any]:
     """`asana_source` arguments a table format needs: soft deletes on Delta/Iceberg.
 

@@ -2,7 +2,7 @@
 beside the rows now in the dataset, so an incremental run shows at a glance that only the
 changes travelled."""
 
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 import dlt
 from dlt.common.pipeline import LoadInfo
@@ -30,3 +30,9 @@ def report(pipeline: dlt.Pipeline, run: Tuple[LoadInfo, Dict[str, int]], title: 
     for table, total in totals.items():
         print(f"{table.ljust(width)}  {loaded.get(table, 0):>10}  {total:>10}")
     return info
+
+
+def data_location(info: Any) -> str:
+    """Where a load went, for the CLI's last line: a DuckDB file, a bucket, a masked database URL."""
+    where = getattr(info, "destination_displayable_credentials", None) or info.destination_name
+    return f"{where}, dataset {info.dataset_name}"
