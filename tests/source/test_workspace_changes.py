@@ -20,7 +20,7 @@ from asana_dlt.workspace_changes import ModifiedAtPaginator
 from asana_dlt.helpers import create_client
 from asana_dlt.rate_limit import RateLimiter
 from asana_sim import AsanaSim, SimConfig
-import tests.test_mirror as mirror
+import tests.source.test_mirror as mirror
 
 CORE = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
 LINES = {"workspace": "change capture by workspace events and search", "project-events": "change capture by per-project events"}

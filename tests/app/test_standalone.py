@@ -13,7 +13,7 @@ from packaging.requirements import Requirement
 
 from asana_sim import AsanaSim, SimConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOKEN = "standalone-token-4be2"
 
 # Runs in a directory holding only a copy of asana_dlt/: the rest of the repository must not

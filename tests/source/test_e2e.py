@@ -16,7 +16,7 @@ from asana_sim import AsanaSim, SimConfig
 from asana_sim.demo import make_changes
 from tests.conftest import cli_subprocess_env, counts, rows
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOKEN = "sim-token-for-e2e-tests"
 TABLES = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
 

@@ -10,7 +10,7 @@ import pytest
 from asana_sim import derive_spec
 
 # The full description: ASANA_OAS_FULL or ASANA_OAS_PATH, or the team's copy beside the checkout.
-_CANDIDATES = [os.environ.get("ASANA_OAS_FULL", ""), os.environ.get("ASANA_OAS_PATH", ""), str(Path(__file__).resolve().parents[2] / "shared" / "asana_oas.yaml")]  # skipped when absent
+_CANDIDATES = [os.environ.get("ASANA_OAS_FULL", ""), os.environ.get("ASANA_OAS_PATH", ""), str(Path(__file__).resolve().parents[3] / "shared" / "asana_oas.yaml")]  # skipped when absent
 FULL = next((Path(c) for c in _CANDIDATES if c.endswith((".yaml", ".yml")) and Path(c).is_file()), None)
 
 

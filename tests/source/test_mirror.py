@@ -25,7 +25,7 @@ from asana_dlt import asana_source
 from asana_sim import AsanaSim, SimConfig
 from tests.conftest import cli_subprocess_env, rows
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOKEN = "sim-token-for-mirror-tests"
 POSTGRES = os.environ.get("ASANA_DLT_TEST_POSTGRES")
 
@@ -193,7 +193,7 @@ def rounds(
 ) -> Iterator[str]:
     """Runs every round, asserting the mirror after each; yields the round's name after it.
 
-    `table_format` (delta) is for the lakehouse tests (tests/test_lakehouse.py), which run these
+    `table_format` (delta) is for the lakehouse tests (tests/app/test_lakehouse.py), which run these
     same rounds on the filesystem destination."""
     api = Api(sim)
     picked = _pick(sim)

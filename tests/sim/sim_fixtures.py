@@ -1,4 +1,4 @@
-"""Fixtures for the simulator tests (imported by tests/test_sim_*.py).
+"""Fixtures for the simulator tests (imported by tests/sim/test_sim_*.py).
 
 The spec is parsed once per process by ``asana_sim.spec``; the read-only simulator is
 shared by the whole session, while tests that write get a fresh, tiny one.

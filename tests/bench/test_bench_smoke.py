@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 from asana_sim.store import Store
 from bench.bounds import full_load_bound, incremental_bound, kind_of, listings_for, pages
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ROW_PREFIXES = ("full-quota", "latency", "incremental", "cpu", "memory@")
 
 

@@ -76,7 +76,7 @@ def test_two_materializations_on_iceberg_mirror_asana(tmp_path: Path, monkeypatc
 
     from asana_sim.demo import make_changes
     from orchestrate.dagster_defs import asana_assets
-    from tests.test_lakehouse import CONFIG, assert_mirror, assert_unique_keys, duckdb_reference, iceberg_snapshot, sqlite_catalog
+    from tests.app.test_lakehouse import CONFIG, assert_mirror, assert_unique_keys, duckdb_reference, iceberg_snapshot, sqlite_catalog
 
     monkeypatch.setenv("ASANA_DLT_DESTINATION", "filesystem")
     monkeypatch.setenv("ASANA_DLT_TABLE_FORMAT", "iceberg")

@@ -11,7 +11,7 @@ import asana
 import pytest
 
 from asana_sim import AsanaSim, SimConfig
-from tests.sim_fixtures import Api
+from tests.sim.sim_fixtures import Api
 
 
 @pytest.fixture(scope="module")

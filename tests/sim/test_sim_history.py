@@ -10,7 +10,7 @@ from typing import Any
 from asana_sim import SimConfig
 from asana_sim.data import generate
 from asana_sim.store import Record
-from tests.sim_fixtures import Api, api, first_project_with_tasks, sim  # noqa: F401
+from tests.sim.sim_fixtures import Api, api, first_project_with_tasks, sim  # noqa: F401
 
 
 def _gid(ref: Any) -> Any:

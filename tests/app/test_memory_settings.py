@@ -13,7 +13,7 @@ import duckdb
 
 from asana_app.destinations import DUCKDB_SETTINGS, duckdb_destination
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_duckdb_loads_one_job_at_a_time_within_its_memory_budget(tmp_path: Path) -> None:

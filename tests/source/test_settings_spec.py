@@ -100,7 +100,7 @@ def test_every_catalog_endpoint_asks_only_for_what_the_description_declares(
         assert sorted(set(endpoint.fields) - allowed) == []
         assert len(endpoint.fields) == len(set(endpoint.fields)), "a field is listed twice"
     else:
-        assert "opt_fields" not in declared  # and pages() sends none (tests/test_catalog.py)
+        assert "opt_fields" not in declared  # and pages() sends none (tests/source/test_catalog.py)
     sent = {"limit", "offset"} | set(endpoint.params)
     sent |= {endpoint.parent_param} if endpoint.parent_param else set()
     sent |= {endpoint.cursor[1]} if endpoint.cursor else set()

@@ -22,9 +22,9 @@ from asana_app import cli
 from asana_dlt import asana_source
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.demo import make_changes
-from tests import test_mirror as mirror
+from tests.source import test_mirror as mirror
 from tests.conftest import point_cli_at, rows
-from tests.test_e2e import snapshot
+from tests.source.test_e2e import snapshot
 
 TOKEN = "lakehouse-test-token-3c9f"
 CONFIG = SimConfig(seed=13, tasks=60, projects=3)
@@ -280,7 +280,7 @@ def iceberg_snapshot(catalog_config: Dict[str, str], pipeline: dlt.Pipeline) -> 
     return loaded
 
 
-# --- the mirror issue's rounds (tests/test_mirror.py) on Delta: updates, moves, subtask changes,
+# --- the mirror issue's rounds (tests/source/test_mirror.py) on Delta: updates, moves, subtask changes,
 # deletes of tasks, subtasks, projects and stories, expired sync tokens, an idle run. Deletes are
 # soft there (as the CLI sets them), so "equal to Asana" means: the rows not marked is_deleted.
 
@@ -322,7 +322,7 @@ def test_the_analytics_models_build_on_delta(tmp_path: Path) -> None:
     """dbt (dlt's runner, dbt-duckdb) over views of the Delta tables: the numbers of the analytics
     issue's tests, against the simulator, after a load, changes and a merge."""
     from asana_app.analytics import analytics_pipeline, build_models
-    from tests import test_analytics as analytics
+    from tests.app import test_analytics as analytics
 
     with AsanaSim(token=analytics.TOKEN, config=SimConfig(seed=21, tasks=40, projects=3)) as sim:
         pipeline = mirror.new_pipeline(tmp_path, dlt.destinations.filesystem(str(tmp_path / "lake")))

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from asana_sim import spec
-from tests.sim_fixtures import Api, first_project_with_tasks, oas, shared_api, shared_sim  # noqa: F401
+from tests.sim.sim_fixtures import Api, first_project_with_tasks, oas, shared_api, shared_sim  # noqa: F401
 
 
 @lru_cache(maxsize=None)

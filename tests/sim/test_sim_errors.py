@@ -8,7 +8,7 @@ import requests
 
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.reads import TASKS_FILTER_MSG
-from tests.sim_fixtures import Api, api, first_project_with_tasks, shared_api, shared_sim, sim  # noqa: F401
+from tests.sim.sim_fixtures import Api, api, first_project_with_tasks, shared_api, shared_sim, sim  # noqa: F401
 
 
 def _error(resp: requests.Response, status: int) -> str:

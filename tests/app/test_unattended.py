@@ -20,10 +20,10 @@ import pytest
 from asana_app import cli
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.demo import make_changes
-from tests.misbehaving_proxy import MisbehavingProxy
-from tests.test_e2e import snapshot
+from tests.app.misbehaving_proxy import MisbehavingProxy
+from tests.source.test_e2e import snapshot
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOKEN = "unattended-token-93c1f0"
 KEYED = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
 

@@ -5,8 +5,8 @@ import pytest
 import requests
 
 from asana_sim import AsanaSim, SimConfig
-from tests.sim_fixtures import Api, api, sim  # noqa: F401
-from tests.test_sim_errors import FakeClock
+from tests.sim.sim_fixtures import Api, api, sim  # noqa: F401
+from tests.sim.test_sim_errors import FakeClock
 
 
 def test_quota_rejects_request_n_plus_1_with_retry_after() -> None:

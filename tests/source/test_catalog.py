@@ -22,7 +22,7 @@ from asana_sim import AsanaSim, SimConfig
 from asana_sim import spec as sim_spec
 from tests.conftest import cli_subprocess_env, rows
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOKEN = "sim-token-for-catalog-tests"
 CONFIG = SimConfig(seed=11, tasks=60, projects=4, enterprise=True)
 

@@ -19,7 +19,7 @@ import duckdb  # noqa: E402
 from asana_sim import AsanaSim, SimConfig  # noqa: E402
 from asana_sim.demo import make_changes  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOKEN = "airflow-test-token-4a07"
 
 
@@ -85,7 +85,7 @@ def test_dag_on_iceberg_mirrors_asana_across_changes(
 
     import dlt
 
-    from tests.test_lakehouse import CONFIG, assert_mirror, assert_unique_keys, duckdb_reference, iceberg_snapshot
+    from tests.app.test_lakehouse import CONFIG, assert_mirror, assert_unique_keys, duckdb_reference, iceberg_snapshot
 
     catalog = {"type": "sql", "uri": f"sqlite:///{tmp_path / 'catalog.db'}", "warehouse": f"file://{tmp_path / 'bucket'}"}
     env = {

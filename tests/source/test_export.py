@@ -27,7 +27,7 @@ from asana_sim import AsanaSim, SimConfig
 from asana_sim.clock import fmt_ms
 from bench.bounds import full_load_bound, requests_by_kind
 from tests.conftest import rows
-from tests.test_e2e import REPO, new_pipeline, snapshot
+from tests.source.test_e2e import REPO, new_pipeline, snapshot
 
 TOKEN = "sim-token-for-export-tests"
 START = 1_790_000_000.0  # 2026-09-21: after the generated data, as a real clock would be
@@ -557,11 +557,11 @@ def test_a_resumed_job_keeps_the_tokens_from_before_it(tmp_path: Path, clock: Fa
 def test_reconciliation_by_export_keeps_the_mirror(
     tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The mirror's changes (tests/test_mirror.py: subtasks renamed and added at two levels, a move
+    # The mirror's changes (tests/source/test_mirror.py: subtasks renamed and added at two levels, a move
     # between sections, completion, reassignment, comments, a task with its subtask tree deleted)
     # made during a pause that expires every token: each workspace is reconciled by one export
     # instead of listing its projects, and the warehouse equals the simulator after it.
-    import tests.test_mirror as mirror
+    import tests.source.test_mirror as mirror
 
     monkeypatch.setattr(export_module, "EXPORT_RECONCILE_MIN_REQUESTS", 0)  # a tiny workspace qualifies
     config = mirror.tiny(True)

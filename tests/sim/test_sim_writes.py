@@ -6,7 +6,7 @@ import json
 
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.data import generate
-from tests.sim_fixtures import Api, api, first_project_with_tasks, sim  # noqa: F401
+from tests.sim.sim_fixtures import Api, api, first_project_with_tasks, sim  # noqa: F401
 
 
 def _task(api: Api, gid: str) -> dict:
