@@ -16,7 +16,7 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
 from asana_dlt import AsanaSourceError
-from asana_dlt.helpers import TOKEN_HELP
+from asana_dlt.errors import TOKEN_HELP
 
 
 class RunError(Exception):

@@ -17,7 +17,7 @@ from dlt.common.typing import TSecretStrValue
 from dlt.sources.helpers.rest_client.auth import OAuth2ClientCredentials
 from requests import PreparedRequest, Response
 
-from .helpers import AsanaSourceError
+from .errors import AsanaSourceError
 
 # Renew this long before the expiry Asana announced (`expires_in`, an hour for Asana's tokens).
 REFRESH_MARGIN_S = 60

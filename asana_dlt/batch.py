@@ -21,16 +21,8 @@ from dlt.common import logger
 from requests import ConnectionError as RequestsConnectionError
 from requests import Response, Timeout
 
-from .helpers import (
-    _SKIP_REASONS,
-    AsanaClient,
-    AsanaMalformedResponse,
-    AsanaSourceError,
-    _body,
-    _error_message,
-    auth_error,
-    error_text,
-)
+from .errors import SKIP_REASONS, AsanaMalformedResponse, AsanaSourceError, auth_error, error_text
+from .helpers import AsanaClient, body_of, error_message
 from .settings import PAGE_SIZE
 
 MAX_BATCH_SIZE = 10  # Asana: "The maximum number of actions allowed in a single batch request is 10"
@@ -128,16 +120,13 @@ def _post(client: AsanaClient, group: Sequence[Listing], fields: Sequence[str]) 
     options = {"limit": PAGE_SIZE, "fields": list(fields)}
     actions = [{"method": "get", "relative_path": listing.path, "options": options} for listing in group]
 
-    def count(response: Response, *args: Any, **kwargs: Any) -> None:
-        client._progress("Asana requests", len(actions))
-
     try:
-        response = client.request(
-            "/batch", method="POST", json={"data": {"actions": actions}}, hooks={"response": [count, _whole_batch]}
+        response = client.call(
+            "/batch", method="POST", json={"data": {"actions": actions}}, actions=len(actions), check=whole_batch
         )
     except (RequestsConnectionError, Timeout) as exc:
         raise client.unreachable(exc) from None
-    body = _body(response)
+    body = body_of(response)
     results = body.get("data") if isinstance(body, dict) else None
     if not isinstance(results, list) or len(results) != len(actions) or not all(isinstance(r, dict) for r in results):
         raise AsanaMalformedResponse(
@@ -147,17 +136,17 @@ def _post(client: AsanaClient, group: Sequence[Listing], fields: Sequence[str]) 
     return results
 
 
-def _whole_batch(response: Response, *args: Any, **kwargs: Any) -> None:
+def whole_batch(response: Response) -> None:
     """Statuses of the batch request itself: 429 and 5xx go to dlt's retries as `HTTPError`s;
     401 stops the run as any request's would; any other refusal stops it with one line."""
     status = response.status_code
     if status < 400:
         return
     if status == 401:
-        raise auth_error(401, _error_message(response))
+        raise auth_error(401, error_message(response))
     if status == 429 or status >= 500:
         response.raise_for_status()
-    raise AsanaSourceError(f"Asana refused a batch request ({status}: {_error_message(response)}); retry later, {_BATCH_HELP}.")
+    raise AsanaSourceError(f"Asana refused a batch request ({status}: {error_message(response)}); retry later, {_BATCH_HELP}.")
 
 
 def _read_result(
@@ -167,9 +156,9 @@ def _read_result(
     status, body = result.get("status_code"), result.get("body")
     if status == 401:
         raise auth_error(401, error_text(body) or "Not Authorized")
-    if status in _SKIP_REASONS:
+    if status in SKIP_REASONS:
         said = error_text(body)
-        logger.warning(f"Skipping {listing.what}: {_SKIP_REASONS[status]} (Asana said {status}: {said}).")
+        logger.warning(f"Skipping {listing.what}: {SKIP_REASONS[status]} (Asana said {status}: {said}).")
         return []
     if status != 200:  # a 429 or 5xx of this action, a 400: its direct request has the retries and the policy
         return _direct(client, listing, fields)
@@ -179,7 +168,7 @@ def _read_result(
             f"Asana answered {listing.what} in a batch without a 'data' list; nothing was loaded."
             f" Check base_url (it must end in /api/1.0) and retry, {_BATCH_HELP}."
         )
-    client._progress("Asana pages")
+    client.count("Asana pages")
     records = list(data)
     seen: Set[str] = {r["gid"] for r in records if r.get("gid") is not None}
     offset = ((body.get("next_page") or {}) if isinstance(body.get("next_page"), dict) else {}).get("offset")

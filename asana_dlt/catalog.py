@@ -8,53 +8,31 @@ configuration, as in dlt's `rest_api`; what is Asana-specific lives here:
 - plan-gated endpoints (402, or 403 for Enterprise) warn once per resource and run, name the
   plan they need, and are not asked again in that workspace: everything else loads;
 - per-task resources list only the tasks this run found new or changed, which the `tasks`
-  resource already decides (`TaskChanges`), so an incremental run costs nothing for the rest;
+  resource already decides (`RunMemory.take_changed`), so an incremental run costs nothing for the rest;
 - append-only listings (the audit log) keep one cursor per parent in the resource's state;
 - records the parent listing already holds (a project's custom field settings) are cut from the
   parent's records before it loads (`detach`) and cost no request.
 """
 
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Sequence, Set, Tuple
 
 import dlt
 from dlt.common import logger
 from dlt.common.typing import TDataItems
 from dlt.extract.resource import DltResource
 
-from .export import exported_children
-from .helpers import AsanaClient, PlanRequired
+from .errors import PlanRequired, named
+from .export.rows import exported_children
+from .helpers import AsanaClient
+from .hints import columns, nested
+from .memory import RunMemory
 from .settings import PAGE_SIZE, PLAN_ENTERPRISE, Endpoint
+from .state import SourceState
 
 # Statuses that mean "your plan lacks this endpoint" rather than "this one object is out of reach":
 # Enterprise-only endpoints answer other plans' tokens 403 (402 without any paid plan), the rest 402.
 _PLAN_STATUSES: Dict[str, Tuple[int, ...]] = {PLAN_ENTERPRISE: (402, 403)}
-
-
-class TaskChanges:
-    """The tasks this run found new or changed, so per-task resources fetch only for them.
-
-    Filled by the `tasks` resource from the same decision that claims a task's stories; each
-    per-task resource takes each task once, even when a task is listed in two projects.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._changed: Set[str] = set()
-        self._taken: Set[Tuple[str, str]] = set()
-
-    def mark(self, task_gid: str) -> None:
-        """Records that a task is new or changed in this run."""
-        with self._lock:
-            self._changed.add(task_gid)
-
-    def take(self, resource: str, task_gid: str) -> bool:
-        """True once per resource for each new or changed task."""
-        with self._lock:
-            if task_gid not in self._changed or (resource, task_gid) in self._taken:
-                return False
-            self._taken.add((resource, task_gid))
-            return True
 
 
 class PlanGate:
@@ -112,36 +90,24 @@ def _workspace_of(record: Dict[str, Any]) -> str:
     return str(owner.get("gid", "")) if isinstance(owner, dict) else ""
 
 
-def _named(record: Dict[str, Any]) -> str:
-    return f"{record.get('name')!r} ({record['gid']})"
-
-
 class Catalog:
-    """Builds the catalog's resources for one source run, sharing its client and memory.
+    """Builds the catalog's resources for one source run, sharing its client, memory and state.
 
     Args:
         client: The run's one REST client.
-        changes: Which tasks this run found new or changed (per-task resources).
-        columns: Column hints for a list of fields (the source's own `_columns`).
-        nested: Nested-table hints for a list of fields.
+        memory: What this run took; which tasks it found new or changed (per-task resources).
+        state: The source's state (the cursors of append-only listings).
     """
 
-    def __init__(
-        self,
-        client: AsanaClient,
-        changes: TaskChanges,
-        columns: Callable[[Any], Dict[str, Any]],
-        nested: Callable[[Any], Dict[str, Any]],
-    ) -> None:
+    def __init__(self, client: AsanaClient, memory: RunMemory, state: SourceState) -> None:
         self.client = client
-        self.changes = changes
+        self.memory = memory
+        self.state = state
         self.gate = PlanGate()
         self._detached: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
         self._lock = threading.Lock()
-        self._columns = columns
-        self._nested = nested
 
-    def detach(self, parent: str, records: List[Dict[str, Any]], endpoints: Any) -> List[Dict[str, Any]]:
+    def detach(self, parent: str, records: List[Dict[str, Any]], endpoints: Sequence[Endpoint]) -> List[Dict[str, Any]]:
         """Cuts embedded child records out of a parent's page, for their own tables.
 
         Called by the parent resource before it yields, so the parent's table never gets them
@@ -154,7 +120,7 @@ class Catalog:
                     self._detached[(endpoint.name, str(record["gid"]))] = record.pop(endpoint.embedded_in, None) or []
         return records
 
-    def build(self, endpoints: Any, parents: Dict[str, DltResource]) -> List[DltResource]:
+    def build(self, endpoints: Sequence[Endpoint], parents: Dict[str, DltResource]) -> List[DltResource]:
         """One transformer per endpoint; an endpoint may feed a later one (portfolios -> items)."""
         built: List[DltResource] = []
         for endpoint in endpoints:
@@ -166,9 +132,9 @@ class Catalog:
     def resource(self, endpoint: Endpoint, parent: DltResource) -> DltResource:
         """The dlt transformer of one endpoint, fed by its parent resource."""
         hints = endpoint.fields + endpoint.returned
-        columns = self._columns(hints)
+        typed = columns(hints)
         if endpoint.link:
-            columns[endpoint.link] = {"data_type": "text", "nullable": False}
+            typed[endpoint.link] = {"data_type": "text", "nullable": False}
         listing = self._per_task if endpoint.per_task else self._per_parent
 
         def rows(parent_data: TDataItems) -> Iterator[Any]:
@@ -187,8 +153,8 @@ class Catalog:
             table_name=endpoint.table or endpoint.name,
             write_disposition=endpoint.write_disposition,  # type: ignore[arg-type]
             primary_key=list(endpoint.primary_key),
-            columns=columns,
-            nested_hints=self._nested(hints),
+            columns=typed,
+            nested_hints=nested(hints),
             selected=endpoint.selected,
             parallelized=not endpoint.per_task,
         )
@@ -206,7 +172,7 @@ class Catalog:
         yield from self.listing(endpoint, record)
 
     def _per_task(self, endpoint: Endpoint, task: Dict[str, Any]) -> Iterator[Any]:
-        if self.changes.take(endpoint.name, task["gid"]):
+        if self.memory.take_changed(endpoint.name, task["gid"]):
             yield _collect(self, endpoint, task)
 
     def listing(self, endpoint: Endpoint, record: Dict[str, Any]) -> Iterator[List[Dict[str, Any]]]:
@@ -221,11 +187,12 @@ class Catalog:
         params = dict(endpoint.params)
         if endpoint.parent_param:
             params[endpoint.parent_param] = gid
-        cursor = _Cursor(endpoint, gid) if endpoint.cursor else None
-        if cursor and cursor.since:
-            params[endpoint.cursor[1]] = cursor.since  # type: ignore[index]
-        what = f"{endpoint.table or endpoint.name} of {record.get('resource_type', 'object')} {_named(record)}"
+        since = self.state.listing_since(endpoint.name, gid) if endpoint.cursor else None
+        if endpoint.cursor and since:
+            params[endpoint.cursor[1]] = since
+        what = f"{endpoint.table or endpoint.name} of {record.get('resource_type', 'object')} {named(record)}"
         statuses = _PLAN_STATUSES.get(endpoint.plan, (402,)) if endpoint.plan else ()
+        newest = since or ""  # the newest record of an append-only listing
         try:
             for page in self.client.pages(path, endpoint.fields, what, params, plan_statuses=statuses):
                 if turn == "probe":
@@ -234,11 +201,11 @@ class Catalog:
                 if endpoint.link:
                     for row in page:
                         row[endpoint.link] = gid
-                if cursor:
-                    cursor.saw(page)
+                if endpoint.cursor:
+                    newest = max([newest, *(str(r.get(endpoint.cursor[0]) or "") for r in page)])
                 if page:
                     yield page
-                if cursor and len(page) < PAGE_SIZE:
+                if endpoint.cursor and len(page) < PAGE_SIZE:
                     # A stream (the audit log) offers a next page forever; a short page is its
                     # present end, and the next run resumes from the cursor.
                     break
@@ -249,8 +216,8 @@ class Catalog:
         finally:
             if turn == "probe":  # no answer either way (an error, or a listing skipped): don't block others
                 self.gate.settle(key, True)
-        if cursor:
-            cursor.commit()
+        if endpoint.cursor:
+            self.state.listing_read(endpoint.name, gid, newest)
 
 
 @dlt.defer
@@ -266,26 +233,3 @@ def _fill(path: str, gid: str) -> str:
     """Puts the parent's gid into the path's one `{..._gid}` placeholder, if it has one."""
     start = path.find("{")
     return path if start < 0 else path[:start] + gid + path[path.index("}", start) + 1 :]
-
-
-class _Cursor:
-    """The newest record seen per parent of an append-only listing, in the resource's state.
-
-    One cursor per parent, not one per resource: a workspace first seen later is still read
-    from its beginning. State commits with the load, so a failed run reads the same range again.
-    """
-
-    def __init__(self, endpoint: Endpoint, parent_gid: str) -> None:
-        self._field = endpoint.cursor[0]  # type: ignore[index]
-        self._parent = parent_gid
-        state = dlt.current.resource_state(endpoint.name)
-        self._state: Dict[str, str] = state.setdefault("since", {})
-        self.since: Optional[str] = self._state.get(parent_gid)
-        self._newest = self.since or ""
-
-    def saw(self, page: List[Dict[str, Any]]) -> None:
-        self._newest = max([self._newest, *(str(r.get(self._field) or "") for r in page)])
-
-    def commit(self) -> None:
-        if self._newest:
-            self._state[self._parent] = self._newest

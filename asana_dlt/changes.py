@@ -17,21 +17,24 @@ compared with what the warehouse holds, never reloading stories of unchanged tas
 """
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import pendulum
 from dlt.common import logger
-from requests import Response
 
-from .helpers import AsanaClient, AsanaMalformedResponse, AsanaSourceError, _body, _raise_asana_errors, _SkipObject
-from .incremental import ProjectCursors, RunMemory, to_asana_time
-from .settings import EVENTS_PARAMS, SINGLE_OBJECT_FIELDS, TASK_FIELDS
-from .subtasks import TaskSorter, named
+from .errors import AsanaSourceError, SkipObject, named
+from .events import ProjectEvents, ProjectEventsCache
+from .helpers import AsanaClient
+from .memory import RunMemory
+from .plan import FIRST_SEEN, reconcile_reason
+from .settings import SINGLE_OBJECT_FIELDS, TASK_FIELDS
+from .state import SourceState
+from .subtasks import TaskSorter
+from .timestamps import to_asana_time
 from .warehouse import Warehouse
 
 DELETE_MODES = ("hard", "soft")
-FIRST_SEEN = "it is listed for the first time"
 
 
 def check_delete_mode(mode: str) -> str:
@@ -44,14 +47,6 @@ def check_delete_mode(mode: str) -> str:
     return mode
 
 
-def deletion_columns(mode: str) -> Dict[str, Any]:
-    """The tombstone columns of `tasks` and `stories`; in hard mode dlt deletes flagged rows."""
-    flag: Dict[str, Any] = {"data_type": "bool", "nullable": True}
-    if mode == "hard":
-        flag["hard_delete"] = True
-    return {"is_deleted": flag, "deleted_at": {"data_type": "timestamp", "nullable": True}}
-
-
 def mark_live(item: Any) -> Any:
     """Every row read from Asana exists: `is_deleted` false, so `WHERE NOT is_deleted` keeps it."""
     for row in item if isinstance(item, list) else [item]:
@@ -60,105 +55,12 @@ def mark_live(item: Any) -> Any:
     return item
 
 
-@dataclass
-class ProjectEvents:
-    """What one project's events since the stored token say, or why they could not be read."""
-
-    sync: Optional[str] = None
-    reconcile: Optional[str] = None  # why the project must be reconciled; None: the events are complete
-    tasks: Set[str] = field(default_factory=set)  # tasks and subtasks to read again
-    deleted: Set[str] = field(default_factory=set)
-    story_tasks: Set[str] = field(default_factory=set)  # tasks whose stories were added or changed
-    deleted_stories: Dict[str, Set[str]] = field(default_factory=dict)  # task gid -> story gids
-    known: Optional[Dict[str, str]] = None  # when reconciling: modified_at per loaded top-level task
-    seen: int = 0  # events read: none means nothing in the project changed
-    sections: Set[str] = field(default_factory=set)  # projects whose sections (or the project) changed
-
-    def take(self, event: Dict[str, Any]) -> None:
-        """Sorts one event; later events of a gid override earlier ones (deleted, then undeleted)."""
-        resource = event.get("resource") or {}
-        gid, kind, action = resource.get("gid"), event.get("type") or resource.get("resource_type"), event.get("action")
-        parent = (event.get("parent") or {}).get("gid")
-        if not gid:
-            return
-        self.seen += 1
-        if kind == "section" and parent:
-            self.sections.add(parent)
-        elif kind == "project":
-            self.sections.add(gid)
-        if kind == "task":
-            if action == "deleted":
-                self.deleted.add(gid)
-                self.tasks.discard(gid)
-            else:
-                self.deleted.discard(gid)
-                self.tasks.add(gid)
-                if action in ("added", "removed") and (event.get("parent") or {}).get("resource_type") in (
-                    "project", "section"
-                ):
-                    # Asana adds a story for a move, whose own event a project may not see (the
-                    # task just left it), while the task's modified_at stays as it was.
-                    self.story_tasks.add(gid)
-        elif kind == "story" and parent:
-            if action == "deleted":
-                self.deleted_stories.setdefault(parent, set()).add(gid)
-            else:
-                self.story_tasks.add(parent)
-            self.tasks.add(parent)
-
-
-def events_body(response: Response, what: str) -> Dict[str, Any]:
-    """The decoded body of an events answer, which must carry a sync token.
-
-    Why: every events endpoint (project and workspace) hands out the token change capture
-    resumes from; an answer without one is not Asana's (a proxy, a wrong base_url), and
-    storing nothing is safer than losing the position.
-    """
-    body = _body(response)
-    if not isinstance(body, dict) or not body.get("sync"):
-        raise AsanaMalformedResponse(
-            f"Asana answered {what} without a sync token; nothing was loaded."
-            " Check base_url (it must end in /api/1.0) and retry."
-        )
-    return body
-
-
-def _pass_412(response: Response, *args: Any, **kwargs: Any) -> None:
-    """Asana answers an expired or missing sync token with 412 and a fresh token: not an error."""
-    if response.status_code != 412:
-        _raise_asana_errors(response, *args, **kwargs)
-
-
-def read_events(client: AsanaClient, project: Dict[str, Any], sync: Optional[str]) -> Optional[ProjectEvents]:
-    """All events of a project since `sync`, 100 a page; None when the project is out of reach."""
-    found = ProjectEvents()
-    token = sync
-    while True:
-        resource, sync_param = EVENTS_PARAMS
-        params = {resource: project["gid"], **({sync_param: token} if token else {})}
-        try:
-            response = client.get("/events", params=params, hooks={"response": [client._count_response, _pass_412]})
-        except _SkipObject:
-            return None  # 403/404: its listing is skipped with a warning as well
-        body = events_body(response, f"GET /events for project {named(project)}")
-        if response.status_code == 412:
-            reason = "its sync token expired" if sync else "it has no sync token yet"
-            return ProjectEvents(sync=body["sync"], reconcile=reason)
-        for event in body.get("data") or []:
-            found.take(event)
-        token = found.sync = body["sync"]
-        if not body.get("has_more"):
-            return found
-
-
 def read_task(client: AsanaClient, gid: str) -> Optional[Dict[str, Any]]:
     """One task with the listings' fields; None if Asana no longer has it (404), `{}` when the
     token may not see it (403, 402): then it is left as loaded, with a warning."""
     try:
-        response = client.get(
-            f"/tasks/{gid}", params={"opt_fields": ",".join(TASK_FIELDS)}, hooks={"response": [client._count_response, _raise_asana_errors]}
-        )
-    except _SkipObject as exc:
+        response = client.call(f"/tasks/{gid}", params={"opt_fields": ",".join(TASK_FIELDS)})
+    except SkipObject as exc:
         if exc.status == 404:
             return None
         logger.warning(f"Skipping task {gid}, named by Asana's events: Asana said {exc.status}: {exc.message}.")
@@ -169,9 +71,8 @@ def read_task(client: AsanaClient, gid: str) -> Optional[Dict[str, Any]]:
 def project_deleted(client: AsanaClient, gid: str) -> bool:
     """True only on Asana's 404: a project merely out of reach (403) keeps its tasks."""
     try:
-        fields = ",".join(SINGLE_OBJECT_FIELDS["/projects/{project_gid}"])
-        client.get(f"/projects/{gid}", params={"opt_fields": fields}, hooks={"response": [client._count_response, _raise_asana_errors]})
-    except _SkipObject as exc:
+        client.call(f"/projects/{gid}", params={"opt_fields": ",".join(SINGLE_OBJECT_FIELDS["/projects/{project_gid}"])})
+    except SkipObject as exc:
         return exc.status == 404
     return False
 
@@ -182,9 +83,10 @@ class ChangeCapture:
     Args:
         client: The run's Asana client.
         memory: What this run already took.
-        cursors: The per-project state (cursor, sync token, workspace, last reconciliation).
+        state: The source's state (cursors, sync tokens, last reconciliations).
+        events: Each project's events, read once per run.
         sorter: Decides which tasks are changed and walks subtask trees.
-        mode: "hard" or "soft" deletes.
+        warehouse: What earlier runs loaded.
         reconcile_every_days: Reconcile a project at least this often, in case Asana lost an
             event (it delivers them at most once); 0 never does.
     """
@@ -193,15 +95,16 @@ class ChangeCapture:
         self,
         client: AsanaClient,
         memory: RunMemory,
-        cursors: ProjectCursors,
+        state: SourceState,
+        events: ProjectEventsCache,
         sorter: TaskSorter,
-        mode: str,
+        warehouse: Warehouse,
         reconcile_every_days: int,
     ) -> None:
-        self.client, self.memory, self.cursors, self.sorter = client, memory, cursors, sorter
-        self.mode = mode
+        self.client, self.memory, self.state, self.events, self.sorter = client, memory, state, events, sorter
+        self.warehouse = warehouse
+        self.mode = warehouse.mode
         self.reconcile_every_days = reconcile_every_days
-        self.warehouse = Warehouse(mode)
         self._lock = threading.Lock()
         self._listed: Optional[Dict[str, Set[str]]] = None  # workspace gid -> project gids listed
         self._expected = 0
@@ -211,8 +114,6 @@ class ChangeCapture:
         self._story_tombstones: Dict[str, Set[str]] = {}
         self._story_checks: Set[str] = set()
         self._now = to_asana_time(pendulum.now("UTC"))
-        self._events: Dict[str, Optional[ProjectEvents]] = {}
-        self._event_locks: Dict[str, threading.Lock] = {}
 
     # ---- bookkeeping -----------------------------------------------------------------------
 
@@ -309,39 +210,26 @@ class ChangeCapture:
                 return
             self._swept = True
             listed = self._listed
-        for gid, entry in sorted(self.cursors.previous_entries().items()):
+        for gid, entry in sorted(self.state.previous_projects().items()):
             workspace = entry.get("workspace")
             if workspace not in listed or gid in listed[workspace] or not project_deleted(self.client, gid):
                 continue
             known = set(self.warehouse.project_tasks(gid))
             logger.info(f"Project {gid} was deleted in Asana: checking the {len(known)} task(s) loaded from it.")
             yield from self._verify(known, entry.get("modified_since"), whole=True)
-            self.cursors.forget(gid)
-
-    def project_events(self, project: Dict[str, Any]) -> Optional[ProjectEvents]:
-        """The project's events since its stored token, read once per run whoever asks first
-        (its `tasks`, or its `sections` deciding whether to list them again)."""
-        with self._lock:
-            lock = self._event_locks.setdefault(project["gid"], threading.Lock())
-        with lock:
-            if project["gid"] not in self._events:
-                sync = self.cursors.previous_entries().get(project["gid"], {}).get("sync")
-                self._events[project["gid"]] = read_events(self.client, project, sync)
-            return self._events[project["gid"]]
+            self.state.forget(gid)
 
     def begin(self, project: Dict[str, Any]) -> ProjectEvents:
-        """Reads the project's events, or says why it must be reconciled instead."""
-        entry = self.cursors.previous_entries().get(project["gid"], {})
-        events = self.project_events(project)
-        if events is None:
-            return ProjectEvents(sync=entry.get("sync"))
-        if events.reconcile and not entry.get("modified_since"):
-            events.reconcile = FIRST_SEEN
+        """The project's events as this run takes them: read once, with why it must be
+        reconciled instead (`plan.reconcile_reason`) and, then, what the warehouse holds of it."""
+        previous = self.state.previous_project(project["gid"])
+        read = self.events.read(project)
+        if read is None:  # out of reach: its listing is skipped too, its token kept
+            return ProjectEvents(sync=previous.get("sync"))
+        events = replace(read)
+        events.reconcile = reconcile_reason(previous, read.reconcile, None, self.reconcile_every_days)
+        if events.reconcile == FIRST_SEEN:
             return events
-        elif events.reconcile is None and self.reconcile_every_days and entry.get("reconciled_at"):
-            age = pendulum.now("UTC") - pendulum.parse(entry["reconciled_at"])
-            if age.in_days() >= self.reconcile_every_days:
-                events.reconcile = f"its last full check is over {self.reconcile_every_days} day(s) old"
         if events.reconcile:
             events.known = self.warehouse.project_tasks(project["gid"])
         for gid in events.story_tasks:  # before the listing, whose pages then carry the claim
@@ -360,7 +248,7 @@ class ChangeCapture:
             cursor: Up to when the tasks were loaded, when `project` is None.
         """
         if project is not None:
-            cursor = self.cursors.since(project["gid"])
+            cursor = self.state.since(project["gid"])
         if events.known is not None:
             yield from self._verify(set(events.known) - listed, None)
         if events.deleted:
@@ -390,11 +278,9 @@ class ChangeCapture:
         values: Dict[str, Any] = {"workspace": (project.get("workspace") or {}).get("gid")}
         if events.sync:
             values["sync"] = events.sync
-        if events.reconcile:
+        if events.reconcile or not self.state.previous_project(project["gid"]).get("reconciled_at"):
             values["reconciled_at"] = self._now
-        elif not self.cursors.previous_entries().get(project["gid"], {}).get("reconciled_at"):
-            values["reconciled_at"] = self._now
-        self.cursors.update(project["gid"], **values)
+        self.state.update_project(project["gid"], **values)
         self._finished(project, events.reconcile)
 
     def subtrees(self, roots: Sequence[Tuple[Dict[str, Any], Optional[str]]], whole: bool) -> List[Dict[str, Any]]:

@@ -9,7 +9,7 @@ restart of a listing whose pagination offset Asana expired.
 import logging
 import os
 import threading
-from typing import Any, Collection, Dict, Iterator, List, Optional, Sequence, Set
+from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Set
 
 import requests
 from dlt.common import json, jsonpath, logger
@@ -25,88 +25,41 @@ from requests import Response, Timeout
 from requests.exceptions import ChunkedEncodingError
 from urllib3.exceptions import NewConnectionError
 
+from .auth import AsanaRefreshTokenAuth, token_url_for
+from .errors import (
+    SKIP_REASONS,
+    AsanaMalformedResponse,
+    AsanaSourceError,
+    OffsetExpired,
+    PlanRequired,
+    SkipObject,
+    auth_error,
+    error_text,
+)
 from .rate_limit import RateLimiter, mount_rate_limiter
 from .settings import MAX_LISTING_PAGES, MAX_LISTING_RESTARTS, MAX_STALE_PAGES, PAGE_SIZE
 
-TOKEN_HELP = (
-    "set a valid personal access token as access_token under [sources.asana_dlt] in"
-    " .dlt/secrets.toml, or in the environment variable SOURCES__ASANA_DLT__ACCESS_TOKEN"
-)
-
-
-class AsanaSourceError(Exception):
-    """An error the user can act on; its message is one line that names the fix."""
-
-
-class AsanaAuthError(AsanaSourceError):
-    """Asana rejected the token: nothing can be read, so the whole run stops."""
-
-
-class AsanaMalformedResponse(AsanaSourceError):
-    """Asana answered 200 with a body we cannot read as `{"data": ...}`."""
-
-
-class PlanRequired(AsanaSourceError):
-    """The account's plan lacks this endpoint (402, or 403 for Enterprise-only ones)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{status}: {message}")
-        self.status = status
-        self.message = message
-
-
-class _SkipObject(Exception):
-    """One object is out of reach (402, 403, 404): skip it, keep the rest of the run."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class _OffsetExpired(Exception):
-    """Asana expired the offset of a listing in progress: the listing must start again."""
-
-
-_SKIP_REASONS = {
-    402: "it needs a premium Asana plan",
-    403: "the token has no access to it",
-    404: "it no longer exists (deleted while this run was reading)",
-}
-
-
-def _error_message(response: Response) -> str:
+def error_message(response: Response) -> str:
     """Pulls Asana's own words out of its error envelope, for one-line messages."""
-    return error_text(_body(response)) or str(response.reason)
+    return error_text(body_of(response)) or str(response.reason)
 
 
-def error_text(body: Any) -> str:
-    """Asana's messages in an error envelope (`{"errors": [{"message": ...}]}`), joined; or ''."""
-    errors = body.get("errors") if isinstance(body, dict) else None
-    messages = [str(e.get("message", "")) for e in errors or [] if isinstance(e, dict)]
-    return "; ".join(m for m in messages if m)
-
-
-def auth_error(status: int, message: str) -> AsanaAuthError:
-    """The one line a rejected token gets, from a direct request or a batch's action."""
-    return AsanaAuthError(f"Asana rejected the access token ({status} {message}): {TOKEN_HELP}.")
-
-
-def _raise_asana_errors(response: Response, *args: Any, **kwargs: Any) -> None:
+def raise_asana_errors(response: Response, accept: Collection[int] = ()) -> None:
     """Turns error statuses into the source's policy before dlt's retry logic sees them.
 
     Raised inside `session.send`, so 429 and 5xx still reach dlt's retrying session as
     `HTTPError`s (and are retried); the statuses handled here are final and never retried.
+    Statuses in `accept` are answers, not errors (Asana's 412 with a fresh events token).
     """
     status = response.status_code
-    if status < 400:
+    if status < 400 or status in accept:
         return
     if status == 401:
-        raise auth_error(401, _error_message(response))
-    if status in _SKIP_REASONS:
-        raise _SkipObject(status, _error_message(response))
+        raise auth_error(401, error_message(response))
+    if status in SKIP_REASONS:
+        raise SkipObject(status, error_message(response))
     if status == 400 and "offset=" in (response.request.url or ""):
-        raise _OffsetExpired(_error_message(response))
+        raise OffsetExpired(error_message(response))
     response.raise_for_status()  # an HTTPError: dlt's session retries 429 and 5xx on it
 
 
@@ -137,7 +90,7 @@ def without_nulls(item: Any) -> Any:
     return item
 
 
-def _body(response: Response) -> Any:
+def body_of(response: Response) -> Any:
     """The decoded body without its nulls (`without_nulls`), decoded once per response (with dlt's
     orjson) and shared by the client and the paginator: JSON decoding was a sixth of a run's CPU
     when done twice with requests'."""
@@ -169,7 +122,7 @@ class AsanaOffsetPaginator(JSONResponseCursorPaginator):
         self.followed: Set[str] = set()
 
     def update_state(self, response: Response, data: Optional[List[Any]] = None) -> None:
-        body = _body(response)
+        body = body_of(response)
         next_page = body.get("next_page") if isinstance(body, dict) else None
         offset = (next_page or {}).get("offset") or None
         if offset is not None:
@@ -195,12 +148,69 @@ class AsanaClient(RESTClient):
         context = Container()[PipelineContext]
         self.collector = context.pipeline().collector if context.is_active() else NULL_COLLECTOR
 
-    def _progress(self, counter: str, inc: int = 1) -> None:
+    def count(self, counter: str, inc: int = 1, message: Optional[str] = None) -> None:
+        """Adds to a counter of the progress display (`Asana requests`, `Asana pages`, ...);
+        `message` replaces the counter's text where the display shows one (a long export's state)."""
         with self._progress_lock:
-            self.collector.update(counter, inc=inc)
+            if message is None:
+                self.collector.update(counter, inc=inc)
+                return
+            try:
+                self.collector.update(counter, inc=inc, message=message)
+            except Exception:  # a collector without messages: the caller's log line is enough
+                pass
 
-    def _count_response(self, response: Response, *args: Any, **kwargs: Any) -> None:
-        self._progress("Asana requests")
+    def _hooks(self, actions: int, check: Callable[[Response], None]) -> Dict[str, List[Any]]:
+        """The response hooks every request of this client carries: counted on the progress
+        display (a batch as its actions, the quota's unit), then checked against a policy."""
+
+        def counted(response: Response, *args: Any, **kwargs: Any) -> None:
+            self.count("Asana requests", actions)
+
+        def checked(response: Response, *args: Any, **kwargs: Any) -> None:
+            check(response)
+
+        return {"response": [counted, checked]}
+
+    def _create_response_handler(self) -> Callable[[Response, Any, Any], None]:
+        """What dlt's `paginate` runs on each response when no hooks are given: ours."""
+        counted, checked = self._hooks(1, raise_asana_errors)["response"]
+
+        def handler(response: Response, *args: Any, **kwargs: Any) -> None:
+            counted(response)
+            checked(response)
+
+        return handler
+
+    def call(
+        self,
+        path: str,
+        method: str = "GET",
+        params: Optional[Dict[str, Any]] = None,
+        json: Optional[Any] = None,
+        accept: Collection[int] = (),
+        actions: int = 1,
+        check: Optional[Callable[[Response], None]] = None,
+    ) -> Response:
+        """One request, counted and under Asana's error policy (`raise_asana_errors`).
+
+        Args:
+            path: Endpoint path below the base URL.
+            method: HTTP method.
+            params: Query parameters.
+            json: The JSON body of a POST.
+            accept: Error statuses that are answers here (412 of an events read).
+            actions: What the request costs the quota (a batch's actions).
+            check: A policy of its own instead of Asana's (a batch request's).
+
+        Raises:
+            SkipObject: 402, 403 or 404: the object is out of reach.
+        """
+        policy = check or (lambda response: raise_asana_errors(response, accept))
+        kwargs: Dict[str, Any] = {"params": params} if params is not None else {}
+        if json is not None:
+            kwargs["json"] = json
+        return self.request(path, method=method, hooks=self._hooks(actions, policy), **kwargs)  # type: ignore[arg-type]
 
     def _log_request(self, request: Any, prepared_url: str) -> None:
         """dlt's per-request log line, only when someone reads it: dlt redacts the URL for its
@@ -210,7 +220,7 @@ class AsanaClient(RESTClient):
 
     def extract_response(self, response: Response, data_selector: Any) -> List[Any]:
         """Reads `{"data": [...]}`, failing with one clear line on anything else."""
-        body = _body(response)
+        body = body_of(response)
         if body is None:
             raise AsanaMalformedResponse(
                 f"Asana answered GET {_path_of(response)} with a body that is not JSON; nothing was loaded."
@@ -262,7 +272,7 @@ class AsanaClient(RESTClient):
             stale = 0
             try:
                 # A fresh dict each attempt: the paginator writes the offset into the one it gets.
-                hooks = {"response": [self._count_response, _raise_asana_errors]}
+                hooks = self._hooks(1, raise_asana_errors)
                 first = dict(query, offset=start_offset) if start_offset else dict(query)
                 if start_offset:  # that offset was followed already, where the first page came from
                     paginator.followed.add(start_offset)
@@ -277,7 +287,7 @@ class AsanaClient(RESTClient):
                             " without a new record); the run stopped without loading. Retry later; if it"
                             " persists, check a proxy between you and Asana."
                         )
-                    self._progress("Asana pages")
+                    self.count("Asana pages")
                     yield rows  # even empty: a short page is where a stream (the audit log) ends
                 return
             except _OffsetLooped:
@@ -289,7 +299,7 @@ class AsanaClient(RESTClient):
                         " check a proxy between you and Asana."
                     ) from None
                 logger.warning(f"Asana repeated a page offset while listing {what}; listing it again.")
-            except _OffsetExpired as exc:
+            except OffsetExpired as exc:
                 expired += 1
                 if expired > MAX_LISTING_RESTARTS:
                     raise AsanaSourceError(
@@ -297,10 +307,10 @@ class AsanaClient(RESTClient):
                         " the run stopped without loading. Retry when Asana is less busy."
                     ) from None
                 logger.warning(f"Asana expired the page offset while listing {what} ({exc}); listing it again.")
-            except _SkipObject as exc:
+            except SkipObject as exc:
                 if exc.status in plan_statuses:
                     raise PlanRequired(exc.status, exc.message) from None
-                logger.warning(f"Skipping {what}: {_SKIP_REASONS[exc.status]} (Asana said {exc.status}: {exc.message}).")
+                logger.warning(f"Skipping {what}: {SKIP_REASONS[exc.status]} (Asana said {exc.status}: {exc.message}).")
                 return
             except (RequestsConnectionError, Timeout) as exc:
                 raise self.unreachable(exc) from None
@@ -368,7 +378,7 @@ def create_client(
     session.trust_env = False
     client = AsanaClient(
         base_url=base_url,
-        auth=_oauth(oauth, base_url, session) if oauth else BearerTokenAuth(token=access_token),
+        auth=_oauth(oauth, base_url, session) if oauth else BearerTokenAuth(token=access_token),  # type: ignore[arg-type]
         paginator=AsanaOffsetPaginator(),
         data_selector="data",
         session=session,
@@ -377,8 +387,6 @@ def create_client(
     return client
 
 
-def _oauth(oauth: Dict[str, Any], base_url: str, session: Any) -> Any:
+def _oauth(oauth: Dict[str, Any], base_url: str, session: Any) -> AsanaRefreshTokenAuth:
     """dlt's OAuth2 client on Asana's refresh-token grant, sharing the run's paced session."""
-    from .auth import AsanaRefreshTokenAuth, token_url_for
-
     return AsanaRefreshTokenAuth(access_token_url=token_url_for(base_url), session=session, **oauth)

@@ -7,17 +7,14 @@ task of the project: events (see `changes.py`) report the changes to subtasks of
 loaded.
 """
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from .batch import Listing, each_listing
+from .errors import named
 from .helpers import AsanaClient
-from .incremental import ProjectCursors, RunMemory
+from .memory import RunMemory
 from .settings import TASK_FIELDS
-
-
-def named(record: Dict[str, Any]) -> str:
-    """`'Name' (gid)`, how warnings name an object."""
-    return f"{record.get('name')!r} ({record['gid']})"
+from .state import SourceState
 
 
 class TaskSorter:
@@ -26,22 +23,14 @@ class TaskSorter:
     A task is changed when modified after the cursor of every project it sat in when last loaded;
     `inherited` carries that cursor down to subtasks, which belong to no project. Changed tasks get
     their stories claimed for the `stories` transformer, unless older than `stories_from`, and are
-    reported to `on_changed`.
+    marked changed for the per-task tables (`RunMemory.mark_changed`).
     """
 
-    def __init__(
-        self,
-        client: AsanaClient,
-        memory: RunMemory,
-        cursors: ProjectCursors,
-        stories_from: Optional[str],
-        on_changed: Optional[Callable[[str], None]] = None,
-    ) -> None:
+    def __init__(self, client: AsanaClient, memory: RunMemory, state: SourceState, stories_from: Optional[str]) -> None:
         self.client = client
         self.memory = memory
-        self.cursors = cursors
+        self.state = state
         self.stories_from = stories_from
-        self.on_changed = on_changed  # the catalog's per-task resources fetch for changed tasks only
 
     def sort(
         self, page: List[Dict[str, Any]], inherited: Optional[str], known: Optional[Dict[str, str]] = None
@@ -54,7 +43,7 @@ class TaskSorter:
         fresh = [task for task in page if self.memory.first_sighting(task)]
         changed = []
         for task in fresh:
-            loaded_until = inherited or self.cursors.loaded_until(m["gid"] for m in task.get("projects") or [] if m)
+            loaded_until = inherited or self.state.loaded_until(m["gid"] for m in task.get("projects") or [] if m)
             modified_at = task.get("modified_at") or ""
             if known is not None and task["gid"] in known:
                 is_changed = modified_at != known[task["gid"]]
@@ -62,8 +51,7 @@ class TaskSorter:
                 is_changed = loaded_until is None or modified_at > loaded_until
             if is_changed:
                 changed.append((task, loaded_until))
-                if self.on_changed is not None:
-                    self.on_changed(task["gid"])
+                self.memory.mark_changed(task["gid"])
                 if self.stories_from is None or modified_at >= self.stories_from:
                     self.memory.claim_stories(task["gid"])
         return fresh, changed

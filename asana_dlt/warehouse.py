@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from .incremental import to_asana_time
+from .timestamps import to_asana_time
 
 _BATCH = 500  # gids per query
 

@@ -29,22 +29,22 @@ this one time on the per-project path, whose tokens and cursors are still valid 
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Set
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
-import dlt
 import pendulum
 from dlt.common import logger
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests import Request, Response
 
-from .changes import ChangeCapture, ProjectEvents, _pass_412, events_body
-from .helpers import AsanaClient, _raise_asana_errors, _SkipObject
-from .incremental import to_asana_time
-from .settings import SEARCH_PARAMS, TASK_FIELDS, WORKSPACE_EVENTS_PARAMS
+from .changes import ChangeCapture
+from .errors import SkipObject
+from .events import ProjectEvents, read_stream
+from .helpers import AsanaClient
+from .plan import POLLING, PROJECT_EVENTS, WORKSPACE, Facts, covered
+from .settings import SEARCH_PARAMS, TASK_FIELDS
+from .state import SourceState
+from .timestamps import to_asana_time
 
-WORKSPACE = "workspace"
-PROJECT_EVENTS = "project-events"
-POLLING = "polling"
 SEARCH_CAP = 100  # results per search call; Asana declares no `limit` or offset for it
 _WHY = {402: "not on this workspace's plan", 403: "not allowed for this token", 404: "not served here"}
 _REFUSED = (402, 403, 404)  # 404: an Asana (or proxy) without the endpoint
@@ -80,7 +80,7 @@ class ModifiedAtPaginator(BasePaginator):
 
 
 @dataclass
-class WorkspacePlan:
+class WorkspaceCapture:
     """How one workspace's changes are captured in this run, decided once from Asana's answers."""
 
     gid: str
@@ -92,64 +92,49 @@ class WorkspacePlan:
 
 
 class WorkspaceChanges:
-    """Decides each workspace's mode, reads its workspace-level changes once, keeps its state.
+    """Decides each workspace's mode, reads its workspace-level changes once.
 
     Args:
         client: The run's Asana client.
+        state: The source's state (the workspace's events token, how far search has read).
         capture: The per-project change capture, whose deletes and reads are reused.
     """
 
-    def __init__(self, client: AsanaClient, capture: ChangeCapture) -> None:
-        self.client, self.capture = client, capture
+    def __init__(self, client: AsanaClient, state: SourceState, capture: ChangeCapture) -> None:
+        self.client, self.state, self.capture = client, state, capture
         self._lock = threading.Lock()
-        self._plans: Dict[str, WorkspacePlan] = {}
+        self._captures: Dict[str, WorkspaceCapture] = {}
         self._locks: Dict[str, threading.Lock] = {}
         self._names: Dict[str, str] = {}
-        self._previous: Optional[Dict[str, Dict[str, Any]]] = None
         self._sections: Optional[Dict[str, List[Dict[str, Any]]]] = None
 
-    # ---- state: {"workspaces": {gid: {"sync": ..., "searched_until": ...}}} in `tasks` ------------
-
-    def _state(self) -> Dict[str, Dict[str, Any]]:
-        return dlt.current.resource_state("tasks").setdefault("workspaces", {})  # type: ignore[no-any-return]
-
-    def _previous_entry(self, gid: str) -> Dict[str, Any]:
-        with self._lock:
-            if self._previous is None:
-                self._previous = {g: dict(e) for g, e in self._state().items()}
-            return self._previous.get(gid, {})
-
-    def _store(self, gid: str, **values: Any) -> None:
-        with self._lock:
-            self._state().setdefault(gid, {}).update({k: v for k, v in values.items() if v})
-
-    # ---- the plan ----------------------------------------------------------------------------
+    # ---- the mode of each workspace ------------------------------------------------------
 
     def know(self, workspaces: List[Dict[str, Any]]) -> None:
         """Names for the log line, from the `workspaces` resource."""
         with self._lock:
             self._names.update({w["gid"]: f"{w.get('name')!r} ({w['gid']})" for w in workspaces})
 
-    def plan(self, project: Dict[str, Any]) -> WorkspacePlan:
-        """The plan of the project's workspace, made by whoever asks first."""
+    def of(self, project: Dict[str, Any]) -> WorkspaceCapture:
+        """The capture of the project's workspace, decided by whoever asks first."""
         gid = (project.get("workspace") or {}).get("gid") or self.capture.workspace_of(project["gid"])
         with self._lock:
             lock = self._locks.setdefault(gid, threading.Lock())
         with lock:
-            if gid not in self._plans:
-                self._plans[gid] = self._decide(gid)
-            return self._plans[gid]
+            if gid not in self._captures:
+                self._captures[gid] = self._decide(gid)
+            return self._captures[gid]
 
-    def _decide(self, gid: str) -> WorkspacePlan:
+    def _decide(self, gid: str) -> WorkspaceCapture:
         if not gid:  # a project record without its workspace: nothing workspace-wide to ask
-            return WorkspacePlan(gid, POLLING)
-        previous = self._previous_entry(gid)
+            return WorkspaceCapture(gid, POLLING)
+        previous = self.state.previous_workspace(gid)
         name = self._names.get(gid, gid)
         search_status, hits, searched = self._search(gid, previous.get("searched_until"))
         if search_status in _REFUSED:
             why = f"search answered {search_status} ({_WHY.get(search_status)})"
             logger.warning(f"Workspace {name}: change capture by polling every project (events plus a task and a sections listing per project): {why}.")
-            return WorkspacePlan(gid, POLLING)
+            return WorkspaceCapture(gid, POLLING)
         events_status, events = self._workspace_events(gid, previous.get("sync"))
         if events_status in _REFUSED:
             why = f"workspace events answered {events_status} ({_WHY.get(events_status)})"
@@ -157,152 +142,120 @@ class WorkspaceChanges:
                 f"Workspace {name}: change capture by per-project events (one request per project; tasks and"
                 f" sections listed only where events show a change, one search per run for lost events): {why}."
             )
-            return WorkspacePlan(gid, PROJECT_EVENTS, hits=hits, searched=searched)
+            return WorkspaceCapture(gid, PROJECT_EVENTS, hits=hits, searched=searched)
         if events is None:
             logger.warning(
                 f"Workspace {name}: change capture by workspace events and search; this run takes the first"
                 " workspace sync token (none stored, or it expired), so its projects are checked one by one once"
                 " (or, in a full load, loaded by export)."
             )
-            return WorkspacePlan(gid, WORKSPACE, hits=hits, searched=searched)
+            return WorkspaceCapture(gid, WORKSPACE, hits=hits, searched=searched)
         logger.warning(
             f"Workspace {name}: change capture by workspace events and search ({events.seen} event(s),"
             f" {len(hits)} changed task(s) found): no request per project."
         )
-        return WorkspacePlan(gid, WORKSPACE, events=events, hits=hits, searched=searched)
+        return WorkspaceCapture(gid, WORKSPACE, events=events, hits=hits, searched=searched)
 
-    def _workspace_events(self, gid: str, sync: Optional[str]) -> "tuple[Optional[int], Optional[ProjectEvents]]":
+    def _workspace_events(self, gid: str, sync: Optional[str]) -> Tuple[Optional[int], Optional[ProjectEvents]]:
         """(status, events): 402/403 when the plan or token lacks them; None events after a 412."""
-        found, token = ProjectEvents(), sync
-        while True:
-            try:
-                response = self.client.get(
-                    f"/workspaces/{gid}/events",
-                    params={WORKSPACE_EVENTS_PARAMS[0]: token} if token else {},
-                    hooks={"response": [self.client._count_response, _pass_412]},
-                )
-            except _SkipObject as exc:
-                return exc.status, None
-            body = events_body(response, f"GET /workspaces/{gid}/events")
-            if response.status_code == 412:
-                self._store(gid, sync=body["sync"])
-                return 412, None
-            for event in body.get("data") or []:
-                found.take(event)
-            token = found.sync = body["sync"]
-            if not body.get("has_more"):
-                self._store(gid, sync=token)
-                return 200, found
+        status, events = read_stream(self.client, f"/workspaces/{gid}/events", {}, sync, f"GET /workspaces/{gid}/events")
+        if events is None:
+            return status, None
+        self.state.store_workspace(gid, sync=events.sync)
+        return status, events if status == 200 else None
 
-    def _search(self, gid: str, after: Optional[str]) -> "tuple[Optional[int], List[Dict[str, Any]], Optional[str]]":
+    def _search(self, gid: str, after: Optional[str]) -> Tuple[Optional[int], List[Dict[str, Any]], Optional[str]]:
         """(status, tasks modified after `after`, the `after` used). Without a stored point, the
         newest task's `modified_at` (Asana's clock, not ours) becomes it, for the next run."""
         path = f"/workspaces/{gid}/tasks/search"
         sort_by, ascending = SEARCH_PARAMS[1], SEARCH_PARAMS[2]
-        hooks = {"response": [self.client._count_response, _raise_asana_errors]}
         if after is None:
             try:
-                response = self.client.get(
-                    path, params={sort_by: "modified_at", ascending: "false", "opt_fields": "modified_at"}, hooks=hooks
-                )
-            except _SkipObject as exc:
+                response = self.client.call(path, params={sort_by: "modified_at", ascending: "false", "opt_fields": "modified_at"})
+            except SkipObject as exc:
                 return exc.status, [], None
             newest = max((t.get("modified_at") or "" for t in self.client.extract_response(response, "data")), default="")
-            self._store(gid, searched_until=newest or None)
+            self.state.store_workspace(gid, searched_until=newest or None)
             return 200, [], None
         paginator = ModifiedAtPaginator(after)
         params = {sort_by: "modified_at", ascending: "true", "opt_fields": ",".join(TASK_FIELDS)}
         hits: Dict[str, Dict[str, Any]] = {}
         try:
-            for page in self.client.paginate(path, params=params, paginator=paginator, hooks=hooks):
+            for page in self.client.paginate(path, params=params, paginator=paginator):
                 hits.update((task["gid"], task) for task in page)
-        except _SkipObject as exc:
+        except SkipObject as exc:
             return exc.status, [], None
         newest = max([after, *(t.get("modified_at") or "" for t in hits.values())])
-        self._store(gid, searched_until=newest)
+        self.state.store_workspace(gid, searched_until=newest)
         return 200, list(hits.values()), after
 
     # ---- per project ---------------------------------------------------------------------------
 
-    def skips_project(self, project: Dict[str, Any]) -> bool:
-        """True when the workspace's events stand in for this project's events and listings: it
-        was loaded before and its periodic full check is not due."""
-        plan = self.plan(project)
-        if plan.mode != WORKSPACE or plan.events is None:
-            return False
-        entry = self.capture.cursors.previous_entries().get(project["gid"], {})
-        if not entry.get("modified_since") or entry.get("workspace") != plan.gid:
-            return False
-        days = self.capture.reconcile_every_days
-        if days and entry.get("reconciled_at"):
-            return (pendulum.now("UTC") - pendulum.parse(entry["reconciled_at"])).in_days() < days
-        return True
+    def facts(self, project: Dict[str, Any], exports: bool = False) -> Facts:
+        """What the plan of a project depends on (`plan.Facts`), its workspace's mode included."""
+        ws = self.of(project)
+        return Facts(
+            previous=self.state.previous_project(project["gid"]),
+            mode=ws.mode,
+            workspace=ws.gid,
+            workspace_events=ws.events is not None,
+            searched=ws.searched is not None,
+            first_load=self.state.first_load(),
+            exports=exports,
+            reconcile_every_days=self.capture.reconcile_every_days,
+        )
 
-    def quiet(self, project: Dict[str, Any], events: ProjectEvents) -> bool:
-        """In per-project events mode: the project is not listed, because nothing in it changed or
-        because this run's search already returned its changed tasks (the events name the rest)."""
-        plan = self.plan(project)
-        if plan.mode != PROJECT_EVENTS or events.reconcile:
-            return False
-        return not events.seen or plan.searched is not None
+    def covers(self, project: Dict[str, Any]) -> bool:
+        """True when the workspace's events stand in for the project's (`plan.covered`)."""
+        return covered(self.facts(project))
 
     def found(self, project: Dict[str, Any]) -> Set[str]:
         """Gids of the tasks this run's search returned in the project's workspace."""
-        return {task["gid"] for task in self.plan(project).hits}
+        return {task["gid"] for task in self.of(project).hits}
 
     def changes(self, project: Dict[str, Any]) -> Iterator[List[Any]]:
         """Once per workspace and run: what search found and what the workspace's events name."""
-        plan = self.plan(project)
+        ws = self.of(project)
         with self._lock:
-            if plan.yielded:
+            if ws.yielded:
                 return
-            plan.yielded = True
+            ws.yielded = True
             # Sorted (taken) before any other project's events are applied, so none reads them again.
-            fresh, _ = self.capture.sorter.sort(plan.hits, plan.searched) if plan.hits else ([], [])
+            fresh, _ = self.capture.sorter.sort(ws.hits, ws.searched) if ws.hits else ([], [])
         if fresh:
             yield fresh
-        if plan.events is not None:
-            events = plan.events
+        if ws.events is not None:
+            events = ws.events
             for gid in events.story_tasks:
                 self.capture.memory.claim_stories(gid)
-            yield from self.capture.apply(None, events, {t["gid"] for t in plan.hits}, plan.searched)
+            yield from self.capture.apply(None, events, {t["gid"] for t in ws.hits}, ws.searched)
 
-    # ---- full loads by export (`export.py`) ------------------------------------------------------
+    # ---- full loads by export (`export/`) -------------------------------------------------------
 
     def workspace_sync(self, project: Dict[str, Any]) -> Optional[str]:
         """The workspace events token this run took, when the project's workspace runs in workspace
         mode: read before any export job, it stands for every project's token there."""
-        plan = self.plan(project)
-        if plan.mode != WORKSPACE:
-            return None
-        with self._lock:
-            return self._state().get(plan.gid, {}).get("sync")  # type: ignore[no-any-return]
+        ws = self.of(project)
+        return self.state.workspace_sync(ws.gid) if ws.mode == WORKSPACE else None
 
     def exported(self, gid: str, created_at: str, sync: Optional[str] = None) -> None:
-        """A workspace's tasks came from an export that began at `created_at`: the next search
-        starts no later than that, and `sync` (the token kept beside a job resumed from a killed
-        run) replaces the one this run took after the job had begun."""
-        with self._lock:
-            entry = self._state().setdefault(gid, {})
-            if sync:
-                entry["sync"] = sync
-            if entry.get("searched_until", created_at) >= created_at:
-                entry["searched_until"] = created_at
+        """A workspace's tasks came from an export that began at `created_at` (`SourceState.exported`)."""
+        self.state.exported(gid, created_at, sync)
 
     # ---- sections ------------------------------------------------------------------------------
 
     def kept_sections(self, project: Dict[str, Any]) -> Optional[List[Dict[str, Any]]]:
         """The project's sections as loaded, when no event says they changed; None: list them."""
-        plan = self.plan(project)
-        entry = self.capture.cursors.previous_entries().get(project["gid"], {})
-        if plan.mode == POLLING or not entry.get("modified_since"):
+        ws = self.of(project)
+        entry = self.state.previous_project(project["gid"])
+        if ws.mode == POLLING or not entry.get("modified_since"):
             return None
-        if plan.mode == WORKSPACE:
-            if plan.events is None or project["gid"] in plan.events.sections:
+        if ws.mode == WORKSPACE:
+            if ws.events is None or project["gid"] in ws.events.sections:
                 return None
         else:
-            events = self.capture.project_events(project)
-            if events is None or events.reconcile or project["gid"] in events.sections:
+            events = self.capture.events.take(project, lambda: self.capture.begin(project))
+            if events.reconcile or project["gid"] in events.sections:
                 return None
         rows = self._loaded_sections().get(project["gid"])
         return rows or None  # none loaded (sections were not selected before): list them

@@ -15,7 +15,8 @@ import responses
 
 from asana_dlt import AsanaSourceError, asana_source
 from asana_dlt.batch import Listing, each_listing
-from asana_dlt.helpers import AsanaAuthError, AsanaMalformedResponse, create_client
+from asana_dlt.errors import AsanaAuthError, AsanaMalformedResponse
+from asana_dlt.helpers import create_client
 from asana_dlt.rate_limit import RateLimiter
 from asana_dlt.settings import PAGE_SIZE, STORY_FIELDS
 from asana_sim import AsanaSim, SimConfig

@@ -1,6 +1,6 @@
 """Full loads by Asana's resource export: the simulator's side, and the source against it.
 
-Every wait is on a fake clock shared by the simulator and `asana_dlt.export` (its `_sleep`
+Every wait is on a fake clock shared by the simulator and `asana_dlt.export.job` (its `_sleep`
 advances it), so a five-minute job takes no time and nothing here sleeps.
 """
 
@@ -22,6 +22,8 @@ import requests
 
 from asana_dlt import AsanaSourceError, asana_source
 from asana_dlt import export as export_module
+from asana_dlt import plan as plan_module
+from asana_dlt.export import job as export_job
 from asana_dlt.settings import EXPORT_MISSING_COLUMNS
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.clock import fmt_ms
@@ -54,8 +56,8 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(export_module, "_sleep", fake.sleep)
-    monkeypatch.setattr(export_module, "_monotonic", fake)
+    monkeypatch.setattr(export_job, "_sleep", fake.sleep)
+    monkeypatch.setattr(export_job, "_monotonic", fake)
     return fake
 
 
@@ -563,7 +565,7 @@ def test_reconciliation_by_export_keeps_the_mirror(
     # instead of listing its projects, and the warehouse equals the simulator after it.
     import tests.source.test_mirror as mirror
 
-    monkeypatch.setattr(export_module, "EXPORT_RECONCILE_MIN_REQUESTS", 0)  # a tiny workspace qualifies
+    monkeypatch.setattr(plan_module, "EXPORT_RECONCILE_MIN_REQUESTS", 0)  # a tiny workspace qualifies
     config = mirror.tiny(True)
     config.exports, config.export_seconds = True, 300.0
     sim = AsanaSim(token=mirror.TOKEN, config=config, clock=clock).start()
@@ -610,7 +612,7 @@ def test_a_small_reconciliation_lists_its_projects(
 
     quota = 6000 if why == "quick at the quota" else 0
     if why != "few requests":
-        monkeypatch.setattr(export_module, "EXPORT_RECONCILE_MIN_REQUESTS", 0)
+        monkeypatch.setattr(plan_module, "EXPORT_RECONCILE_MIN_REQUESTS", 0)
         monkeypatch.setattr(Warehouse, "workspace_tasks", lambda self, gid: 10**6 if why == "big workspace" else 0)
     sim = make_sim(clock, subtask_share=0.0)
     try:

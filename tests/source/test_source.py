@@ -339,7 +339,7 @@ def test_listings_parse_no_jsonpath_at_run_time(
 def test_nulls_are_dropped_at_decoding_at_every_depth_and_nothing_else() -> None:
     import requests
 
-    from asana_dlt.helpers import _body
+    from asana_dlt.helpers import body_of as _body
 
     response = requests.models.Response()
     response._content = (

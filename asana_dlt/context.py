@@ -1,0 +1,134 @@
+"""One run of the source: its checked options and the collaborators its resources share.
+
+Every resource of a run reads through one client (one rate limiter, one quota), remembers in one
+`RunMemory`, and reads and writes state through one `SourceState`; they are built here, once,
+in the order they depend on each other, so `asana_source` only names its resources.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Set
+
+from .batch import MAX_BATCH_SIZE, Listing, PlannedListings
+from .catalog import Catalog
+from .changes import ChangeCapture, check_delete_mode
+from .errors import TOKEN_HELP, AsanaSourceError, named
+from .events import ProjectEventsCache
+from .export.scheduler import FullLoads
+from .helpers import AsanaClient, create_client
+from .memory import RunMemory
+from .project_tasks import ProjectTasks
+from .rate_limit import RateLimiter
+from .settings import SECTION_FIELDS
+from .state import SourceState
+from .subtasks import TaskSorter
+from .timestamps import to_asana_time
+from .warehouse import Warehouse
+from .workspace_changes import WorkspaceChanges
+
+
+@dataclass(frozen=True)
+class Options:
+    """The source's settings, as `asana_source` received them (its docstring says what each does)."""
+
+    access_token: Optional[str]
+    base_url: str
+    workspaces: Optional[List[str]]
+    start_date: Optional[str]
+    stories_since: Optional[str]
+    requests_per_minute: int
+    max_concurrency: int
+    client_id: Optional[str]
+    client_secret: Optional[str]
+    refresh_token: Optional[str]
+    deletes: str
+    reconcile_every_days: int
+    full_load: str
+    export_timeout_minutes: float
+    batch_size: int
+
+    def oauth(self) -> Optional[Dict[str, Any]]:
+        """An OAuth app's credentials, when all three are set."""
+        found = {"client_id": self.client_id, "client_secret": self.client_secret, "refresh_token": self.refresh_token}
+        return found if all(found.values()) else None
+
+    def checked(self) -> "Options":
+        """Fails before any request, with one line naming the fix, on a setting that cannot work."""
+        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise AsanaSourceError(
+                f"batch_size = {self.batch_size!r} is not a whole number from 1 to {MAX_BATCH_SIZE} (Asana's batch API"
+                " takes at most 10 actions); fix batch_size under [sources.asana_dlt] in .dlt/config.toml."
+            )
+        if not self.access_token and self.oauth() is None:
+            raise AsanaSourceError(
+                f"No Asana access token was found: {TOKEN_HELP}; or set client_id, client_secret and"
+                " refresh_token of an OAuth app there (see .dlt/secrets.toml.example)."
+            )
+        check_delete_mode(self.deletes)
+        return self
+
+
+@dataclass
+class SourceRun:
+    """What the resources of one run share: the client, the state, and who decides what."""
+
+    client: AsanaClient
+    state: SourceState
+    memory: RunMemory
+    capture: ChangeCapture
+    modes: WorkspaceChanges
+    full_loads: FullLoads
+    project_tasks: ProjectTasks
+    sections: PlannedListings
+    catalog: Catalog
+    wanted: Optional[Set[str]]
+    deletes: str
+
+    @classmethod
+    def create(cls, options: Options) -> "SourceRun":
+        """Builds a run's collaborators; nothing is requested until the pipeline runs."""
+        options = options.checked()
+        batch_size = min(options.batch_size, options.max_concurrency or options.batch_size)  # a batch's actions are in flight at once
+        limiter = RateLimiter(
+            requests_per_minute=options.requests_per_minute, max_concurrency=options.max_concurrency, max_cost=batch_size
+        )
+        client = create_client(options.access_token, options.base_url.rstrip("/"), limiter, options.oauth(), batch_size)
+        state, memory = SourceState(), RunMemory()
+        stories_from = to_asana_time(options.stories_since) if options.stories_since else None
+        first_listing_since = to_asana_time(options.start_date) if options.start_date else None
+        sorter = TaskSorter(client, memory, state, stories_from)
+        capture = ChangeCapture(
+            client, memory, state, ProjectEventsCache(client, state), sorter, Warehouse(options.deletes),
+            options.reconcile_every_days,
+        )
+        modes = WorkspaceChanges(client, state, capture)  # workspace events, search, or per project
+        full_loads = FullLoads(
+            client, options.full_load, options.export_timeout_minutes * 60, first_listing_since, stories_from,
+            capture=capture, modes=modes, requests_per_minute=options.requests_per_minute,
+        )
+        return cls(
+            client=client,
+            state=state,
+            memory=memory,
+            capture=capture,
+            modes=modes,
+            full_loads=full_loads,
+            project_tasks=ProjectTasks(client, state, memory, sorter, capture, modes, full_loads, first_listing_since),
+            sections=PlannedListings(client, SECTION_FIELDS),  # ten projects' sections per batch
+            catalog=Catalog(client, memory, state),
+            wanted={str(w) for w in options.workspaces} if options.workspaces else None,
+            deletes=options.deletes,
+        )
+
+    def projects_listed(self, workspaces: List[Dict[str, Any]], projects: List[Dict[str, Any]]) -> None:
+        """The run's complete project listing, before any project's sections or tasks are read."""
+        self.capture.projects_listed(workspaces, projects)
+        # A project listed for the first time always lists its sections (see `modes.kept_sections`).
+        cursors = self.state.previous_cursors()
+        self.sections.plan([sections_of(p) for p in projects if p["gid"] not in cursors])
+        self.modes.know(workspaces)
+        self.full_loads.projects_listed(projects)
+
+
+def sections_of(project: Dict[str, Any]) -> Listing:
+    """The listing of a project's sections."""
+    return Listing(f"/projects/{project['gid']}/sections", f"sections of project {named(project)}")
