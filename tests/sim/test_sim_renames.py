@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from asana_sim import AsanaSim, SimConfig, spec
-from tests.sim_fixtures import Api
+from tests.sim.sim_fixtures import Api
 
 NEW = "Umbenannt ✏️ 新しい名前"
 
