@@ -1,9 +1,9 @@
 """Constants of the Asana source: where Asana is, how we page, and which fields we ask for.
 
 Every field below is in the `opt_fields` enum of the endpoint that asks for it in Asana's own
-OpenAPI description (`tests/test_settings_spec.py` proves it), so a field Asana does not have can
-never creep in. Asana always returns `gid` and `resource_type`, so they are not asked for. A
-nested object named without sub-fields (`assignee`) comes back compact; in the tables kept
+OpenAPI description (`tests/source/test_settings_spec.py` proves it), so a field Asana does not
+have can never creep in. Asana always returns `gid` and `resource_type`, so they are not asked for.
+A nested object named without sub-fields (`assignee`) comes back compact; in the tables kept
 between runs it is reduced to its `gid` (references.py), which is what a warehouse needs to join
 to the referenced object's own table, where its current name is.
 """

@@ -31,7 +31,7 @@ def limiter_stats(limiter_type: type) -> Optional[Dict[str, Any]]:
 def run_source(spec: Dict[str, Any]) -> Dict[str, Any]:
     """The real source against the simulator, as a user would run it."""
     from asana_dlt import asana_source
-    from asana_dlt.lakehouse import source_options
+    from asana_app.lakehouse import source_options
     from bench.measure import extract_workers, make_pipeline, timed_run
 
     pipeline = make_pipeline(spec["workdir"], spec["pipeline_name"], spec.get("table_format"))
@@ -65,7 +65,7 @@ def run_source(spec: Dict[str, Any]) -> Dict[str, Any]:
 def main(argv: Optional[list] = None) -> int:
     """Reads the spec, runs the requested mode, prints the result line."""
     args = sys.argv[1:] if argv is None else argv
-    from process_memory import cap_malloc_arenas, tune_gc
+    from asana_app.process_memory import cap_malloc_arenas, tune_gc
 
     cap_malloc_arenas()  # as the CLI does, before any thread: source and floor alike
     tune_gc()

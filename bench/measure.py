@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import dlt
 
-from asana_dlt_pipeline import duckdb_destination
+from asana_app.destinations import duckdb_destination
 
 DATASET = "asana_data"
 
@@ -172,7 +172,7 @@ def timed_run(
     with RssSampler() as sampler:
         started = time.perf_counter()
         if table_format:
-            from asana_dlt.lakehouse import mirror_run
+            from asana_app.lakehouse import mirror_run
 
             info = mirror_run(pipeline, data, table_format, **kwargs)
         else:
@@ -218,7 +218,7 @@ def _forked_run(
     pipeline: dlt.Pipeline, data: Any, kwargs: Dict[str, Any], child_extras: Optional[Callable[[], Dict[str, Any]]]
 ) -> Dict[str, Any]:
     """The CLI's run: `fetch` (dlt's `run` up to the load) in a forked child, then the load here."""
-    from process_memory import in_forked_child
+    from asana_app.process_memory import in_forked_child
 
     def fetch() -> Dict[str, Any]:
         traces = _keep_step_traces(pipeline)

@@ -28,7 +28,7 @@ import psutil  # noqa: E402
 
 from bench.procs import REPO_ROOT  # noqa: E402
 from bench.results import Row  # noqa: E402
-from bench.scenarios import EXTRA_SCENARIOS, FORMATS, FULL, QUICK, SCENARIOS, Bench  # noqa: E402
+from bench.scenarios import EXTRA_SCENARIOS, FORMATS, FULL, QUICK, SCENARIOS, Bench, run_scenario  # noqa: E402
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 COLUMNS = ("scenario", "requests", "bound", "req_x", "429s", "wall_s", "floor_s", "time_x", "rows/s", "rss_mb", "verdict")
@@ -200,7 +200,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         for name in dict.fromkeys(names):
             try:
-                rows.extend(bench.run(name))
+                rows.extend(run_scenario(bench, name))
             except Exception as exc:  # a bench bug must not hide the other scenarios' figures
                 traceback.print_exc()
                 rows.append(Row(name, error=f"bench error: {exc!r}"))

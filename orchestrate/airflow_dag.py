@@ -21,7 +21,7 @@ from dlt.helpers.airflow_helper import PipelineTasksGroup
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from asana_dlt import asana_source
-from asana_dlt.lakehouse import check_merges, mirror_run, source_options
+from asana_app.lakehouse import check_merges, mirror_run, source_options
 
 TABLE_FORMAT = os.environ.get("ASANA_DLT_TABLE_FORMAT") or None
 

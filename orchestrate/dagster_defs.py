@@ -24,7 +24,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from asana_dlt import asana_source
-from asana_dlt.lakehouse import check_merges, mirror_run, source_options
+from asana_app.lakehouse import check_merges, mirror_run, source_options
 
 ASSET_PREFIX = "asana"
 

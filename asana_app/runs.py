@@ -1,0 +1,107 @@
+"""One run of the source, as the CLI makes it: a killed run's load finished first, merges
+checked before anything is written, and the rows each table received counted.
+
+dlt's `run` does these steps in one call; the CLI takes them one by one so that the extract and
+normalize can run in a forked child (`fetch_once`) and the load in the parent (README,
+Performance: Memory), and so that a lakehouse run can keep one row per key (`asana_app.lakehouse`).
+"""
+
+import csv
+from typing import Any, Dict, List, Optional, Tuple
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+from dlt.common.storages import FileStorage
+
+from asana_app.destinations import fastest_file_format
+from asana_app.lakehouse import check_merges, prepare_iceberg_catalog, run_without_repeated_rows
+
+
+def run_once(
+    pipeline: dlt.Pipeline,
+    source: Any,
+    resources: Optional[List[str]],
+    full_refresh: bool,
+    table_format: Optional[str] = None,
+) -> Tuple[LoadInfo, Dict[str, int]]:
+    """Extracts, normalizes and loads one run of the source, after finishing a killed run's load;
+    a run that could not merge is refused before anything is written.
+
+    Returns:
+        dlt's load info and the rows this run loaded per table."""
+    if table_format:  # Delta/Iceberg's upsert needs each key once per load
+        source = _checked(pipeline, source, resources, table_format)
+        return run_without_repeated_rows(pipeline, source, **_extract_args(pipeline, full_refresh, table_format))
+    loaded = fetch_once(pipeline, source, resources, full_refresh)
+    return pipeline.load(), loaded
+
+
+def fetch_once(pipeline: dlt.Pipeline, source: Any, resources: Optional[List[str]], full_refresh: bool) -> Dict[str, int]:
+    """The steps of `run_once` before the load: what dlt's `run` does up to it (state restored
+    from the destination, extract, normalize), so the load can run in another process.
+
+    Returns:
+        the rows per table the normalized package holds."""
+    source = _checked(pipeline, source, resources, None)
+    pipeline.sync_destination()  # as `run` does first: a fresh machine resumes from the destination's state
+    pipeline.extract(source, **_extract_args(pipeline, full_refresh, None))
+    normalized = pipeline.normalize()
+    return {**(dict(normalized.row_counts) if normalized else {}), **csv_rows(pipeline)}
+
+
+def csv_rows(pipeline: dlt.Pipeline) -> Dict[str, int]:
+    """Rows per table in the normalized packages' csv files, counted from the files.
+
+    Why: dlt 1.31's csv writer counts each row's fields, not its rows (`CsvWriter.write_data`:
+    `items_count += sum(len(row) for row in items)`), so on Postgres, which the CLI loads with
+    csv, the normalize info said 18,903 tasks where 662 loaded.
+    """
+    counted: Dict[str, int] = {}
+    for load_id in pipeline.list_normalized_load_packages():
+        for job in pipeline.get_load_package_info(load_id).jobs.get("new_jobs", []):
+            if job.job_file_info.file_format != "csv":
+                continue
+            with FileStorage.open_zipsafe_ro(job.file_path, "r", encoding="utf-8", newline="") as handle:
+                records = sum(1 for _ in csv.reader(handle)) - 1  # less the header
+            table = job.job_file_info.table_name
+            counted[table] = counted.get(table, 0) + max(records, 0)
+    return counted
+
+
+def _checked(pipeline: dlt.Pipeline, source: Any, resources: Optional[List[str]], table_format: Optional[str]) -> Any:
+    """The source cut to `resources`, once it is known to merge, with a killed run's load finished."""
+    if resources:
+        source = source.with_resources(*resources)
+    check_merges(pipeline, source, table_format)
+    prepare_iceberg_catalog(pipeline, table_format)
+    finish_earlier_run(pipeline)
+    return source
+
+
+def _extract_args(pipeline: dlt.Pipeline, full_refresh: bool, table_format: Optional[str]) -> Dict[str, Any]:
+    return {
+        "refresh": "drop_sources" if full_refresh else None,
+        "loader_file_format": fastest_file_format(pipeline),
+        "table_format": table_format,
+    }
+
+
+def finish_earlier_run(pipeline: dlt.Pipeline) -> None:
+    """Completes what a killed run left, so this run's changes still load in this invocation.
+
+    dlt's `run` given pending packages loads only those and drops this run's data, so the
+    changes would wait for another run. A package whose load never began loads as it is; one
+    killed mid-load has jobs that may or may not have reached the destination, and loading them
+    again duplicates rows, so it is aborted (dlt restores the state of the last complete load)
+    and this run's extraction fetches its data again.
+    """
+    if not pipeline.has_pending_data:
+        return
+    packages = [pipeline.get_load_package_info(load_id) for load_id in pipeline.list_normalized_load_packages()]
+    if any(package.jobs.get("started_jobs") for package in packages):
+        print("Finishing the earlier, interrupted run first: it was killed mid-load, so this run loads its data again.")
+        pipeline.abort_packages()
+    else:
+        print("Finishing the earlier, interrupted run first: loading the data it had already fetched.")
+        pipeline.normalize()
+        pipeline.load()

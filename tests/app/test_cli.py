@@ -1,0 +1,122 @@
+"""The command line a newcomer runs: exit codes, one-line errors, subsets, full refresh, demo."""
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from asana_app import cli
+from asana_sim import AsanaSim, SimConfig
+from tests.conftest import point_cli_at
+
+TOKEN = "cli-test-token-5d1e0b"
+
+
+@pytest.fixture
+def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AsanaSim]:
+    """A simulator the CLI reaches through dlt's config injection, as a user's would."""
+    with AsanaSim(token=TOKEN, config=SimConfig(seed=11)) as running:
+        point_cli_at(monkeypatch, tmp_path, running.base_url, TOKEN)
+        yield running
+
+
+def test_wrong_token_is_one_line_on_stderr_and_exit_code_1(
+    sim: AsanaSim, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SOURCES__ASANA_DLT__ACCESS_TOKEN", "not-the-right-token-77aa")
+    assert cli.main(["--progress", "none"]) == 1
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1
+    assert err.startswith("error: Asana rejected the access token")
+    assert "not-the-right-token-77aa" not in out + err
+    assert [r.path for r in sim.requests()] == ["/workspaces"]
+
+
+def test_missing_token_names_where_to_put_it(
+    sim: AsanaSim, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SOURCES__ASANA_DLT__ACCESS_TOKEN")
+    assert cli.main(["--progress", "none"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: No Asana access token was found")
+    assert sim.requests() == []
+
+
+def test_resource_subset_loads_only_those_tables(sim: AsanaSim, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--resources", "projects", "--progress", "none"]) == 0
+    out = capsys.readouterr().out
+    table_lines = out.split("in dataset", 1)[1].splitlines()
+    tables = {line.split()[0] for line in table_lines if line.strip()}
+    assert "projects" in tables
+    assert not {"tasks", "stories", "users"} & tables
+    assert not any(r.path in ("/tasks", "/users") for r in sim.requests())
+
+
+def test_full_refresh_lists_every_project_in_full_again(sim: AsanaSim) -> None:
+    assert cli.main(["--progress", "none"]) == 0
+    sim.reset_requests()
+    assert cli.main(["--progress", "none"]) == 0
+    assert all("modified_since" in r.params for r in sim.requests() if r.path == "/tasks")
+    sim.reset_requests()
+    assert cli.main(["--full-refresh", "--progress", "none"]) == 0
+    listings = [r for r in sim.requests() if r.path == "/tasks"]
+    assert listings and not any("modified_since" in r.params for r in listings)
+
+
+def test_unknown_resource_is_rejected_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--resources", "tasks,comments"])
+    assert "unknown resource(s) comments" in capsys.readouterr().err
+
+
+def test_demo_loads_twice_and_the_second_run_only_carries_the_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    assert cli.main(["--demo"]) == 0
+    out = capsys.readouterr().out
+    first, second = out.split("== second run", 1)
+    assert "== first run" in first and "renamed task" in first
+    stories_now = [line.split() for line in second.splitlines() if line.startswith("stories ")][0]
+    loaded_now, in_dataset = int(stories_now[1]), int(stories_now[2])
+    assert 0 < loaded_now < in_dataset  # only the changed tasks' stories travelled
+    assert (tmp_path / "asana_demo.duckdb").exists()
+    # ...and ends with the analytics models built, saying where to look.
+    assert "Analytics: " in out and "data tests passed" in out and "marimo edit notebooks/asana_charts.py" in out
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "asana_demo.duckdb"), read_only=True) as db:
+        assert db.execute("select count(*) from asana_data_analytics.asana__task").fetchone()[0] > 0
+
+
+def test_unreachable_asana_is_one_line_naming_base_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as closed:  # a port that was free a moment ago: nothing listens there
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    monkeypatch.setenv("SOURCES__ASANA_DLT__BASE_URL", f"http://127.0.0.1:{port}/api/1.0")
+    monkeypatch.setenv("SOURCES__ASANA_DLT__ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "2")
+    assert cli.main(["--progress", "none"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"error: Could not reach Asana at http://127.0.0.1:{port}/api/1.0")
+    assert TOKEN not in err
+
+
+def test_duckdb_loads_through_parquet(sim: AsanaSim, tmp_path: Path) -> None:
+    import dlt
+
+    assert cli.main(["--progress", "none"]) == 0
+    pipeline = dlt.attach("asana", pipelines_dir=str(tmp_path / "dlt" / "pipelines"))
+    jobs = pipeline.last_trace.last_load_info.load_packages[0].jobs["completed_jobs"]
+    # Data files per table; merge tables also get a `sql` job that merges staging into the table.
+    files = {(job.job_file_info.table_name, job.job_file_info.file_format) for job in jobs}
+    assert ("tasks", "parquet") in files and ("stories", "parquet") in files
+    assert {table for table, fmt in files if fmt == "insert_values"} <= {"_dlt_pipeline_state"}

@@ -1,0 +1,1 @@
+"""The bench's smoke test and its hand-counted lower bounds (bench/)."""

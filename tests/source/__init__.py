@@ -1,0 +1,1 @@
+"""The asana_dlt source's tests: requests, paging, incremental, mirror rounds, exports, the catalog."""
