@@ -19,6 +19,7 @@ import dlt
 import pytest
 
 from asana_app import cli
+from asana_app.destinations import fastest_file_format
 from asana_dlt import asana_source
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.demo import make_changes
@@ -55,7 +56,7 @@ def fresh_load(tmp_path: Path, sim: AsanaSim, selection: Optional[str], destinat
     )
     source = asana_source(access_token=sim.token, base_url=sim.base_url, requests_per_minute=0)
     pipeline.run(source.with_resources(*selection.split(",")) if selection else source,
-                 loader_file_format=cli.fastest_file_format(pipeline))
+                 loader_file_format=fastest_file_format(pipeline))
     try:
         return non_empty(pipeline)
     finally:
