@@ -20,10 +20,12 @@ from dlt.extract.resource import DltResource
 from .batch import Listing, each_listing, in_batches
 from .changes import ChangeCapture, mark_live
 from .context import Options, SourceRun, sections_of
+from .coverage import carried
 from .errors import AsanaSourceError, named
 from .export.rows import exported_children
 from .helpers import AsanaClient
 from .hints import columns, deletion_columns, nested
+from .references import by_gid
 from .settings import (
     CATALOG,
     DEFAULT_BASE_URL,
@@ -116,8 +118,9 @@ def asana_source(
         "teams": listed_workspaces | teams(run=run),
         "users": listed_workspaces | users(run=run),
     }
-    listed_tasks.add_map(mark_live)
-    listed_stories.add_map(mark_live)
+    for kept in (listed_tasks, listed_stories):  # read once, kept until they change: as Asana has them now
+        kept.add_map(mark_live).add_map(by_gid)
+    core["sections"].add_map(by_gid)
     return (*core.values(), *run.catalog.build(CATALOG, dict(core)))  # the catalog: data in settings.CATALOG
 
 
@@ -209,7 +212,14 @@ def tasks(project: Dict[str, Any], run: SourceRun) -> Iterator[TDataItems]:
 
 @dlt.transformer(name="stories", write_disposition="merge", primary_key="gid", columns=columns(STORY_FIELDS))
 def stories(task_page: List[Dict[str, Any]], run: SourceRun) -> Iterator[TDataItems]:
-    """Stories of the page's new and changed tasks (ten tasks to a batch request), and tombstones."""
+    """Stories of the page's new and changed tasks (ten tasks to a batch request), and tombstones;
+    or of loaded tasks the table lacks (`coverage.py`)."""
+    backfill = carried(task_page, "stories")
+    if backfill is not None:
+        due = [t for t in backfill if run.wants_stories(t) and run.memory.take_backfill("stories", t["gid"])]
+        for group in in_batches(run.client, due):
+            yield _task_stories(run.client, run.capture, group, compare=True)
+        return
     removed = run.capture.story_removals(task_page)
     if removed:
         yield removed
@@ -231,12 +241,17 @@ def stories(task_page: List[Dict[str, Any]], run: SourceRun) -> Iterator[TDataIt
 
 
 @dlt.defer
-def _task_stories(client: AsanaClient, capture: ChangeCapture, tasks: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def _task_stories(
+    client: AsanaClient, capture: ChangeCapture, tasks: List[Dict[str, Any]], compare: bool = False
+) -> List[Dict[str, Any]]:
     """All stories of a few tasks (one batch request), fetched in dlt's worker pool alongside
-    others; tombstones for the loaded ones Asana no longer lists when a task's events were out of reach."""
+    others; tombstones for the loaded ones Asana no longer lists when a task's events were out of
+    reach, or (`compare`) when the table was left out while they were deleted."""
     listings = [Listing(f"/tasks/{task['gid']}/stories", f"stories of task {named(task)}") for task in tasks]
     collected: List[Dict[str, Any]] = []
     for task, (_, found) in zip(tasks, each_listing(client, listings, STORY_FIELDS)):
         collected.extend(found)
         collected.extend(capture.vanished_stories(task["gid"], found))
+    if compare:
+        collected.extend(capture.stories_gone([task["gid"] for task in tasks], collected))
     return collected

@@ -22,11 +22,13 @@ from dlt.common import logger
 from dlt.common.typing import TDataItems
 from dlt.extract.resource import DltResource
 
+from .coverage import carried
 from .errors import PlanRequired, named
 from .export.rows import exported_children
 from .helpers import AsanaClient
 from .hints import columns, nested
 from .memory import RunMemory
+from .references import by_gid
 from .settings import PAGE_SIZE, PLAN_ENTERPRISE, Endpoint
 from .state import SourceState
 
@@ -138,6 +140,12 @@ class Catalog:
         listing = self._per_task if endpoint.per_task else self._per_parent
 
         def rows(parent_data: TDataItems) -> Iterator[Any]:
+            backfill = carried(parent_data, endpoint.name) if endpoint.per_task else None
+            if backfill is not None:  # loaded tasks this table lacks (`coverage.py`)
+                for task in backfill:
+                    if self.memory.take_backfill(endpoint.name, task["gid"]):
+                        yield _collect(self, endpoint, task)
+                return
             exported = exported_children(parent_data, endpoint.name) if endpoint.per_task else None
             if exported is not None:  # carried by a page of a full load by export
                 if exported:
@@ -158,6 +166,8 @@ class Catalog:
             selected=endpoint.selected,
             parallelized=not endpoint.per_task,
         )
+        if endpoint.per_task:  # kept until the task changes: references by gid (references.py)
+            transformer.add_map(by_gid)
         return transformer  # type: ignore[no-any-return]
 
     def _per_parent(self, endpoint: Endpoint, record: Dict[str, Any]) -> Iterator[List[Dict[str, Any]]]:

@@ -159,7 +159,7 @@ class ChangeCapture:
         """Tombstones for deleted tasks and every subtask the warehouse holds below them."""
         gids = set(gids) | set(self.warehouse.descendants(gids))
         for gid in gids:
-            self.memory.first_sighting({"gid": gid, "modified_at": "\uffff"})  # never read again this run
+            self.memory.deleted(gid)  # never read again this run
         return self.tombstones("tasks", gids)
 
     def check_stories(self, task_gids: Iterable[str]) -> None:
@@ -310,6 +310,12 @@ class ChangeCapture:
                 return []
             self._story_checks.discard(task_gid)
         gone = self.warehouse.stories_of([task_gid]) - {story["gid"] for story in listed}
+        return self.tombstones("stories", gone) if gone else []
+
+    def stories_gone(self, task_gids: Sequence[str], listed: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """Tombstones for the loaded stories of these tasks that Asana no longer lists (a
+        backfill of a table that was left out while stories were deleted)."""
+        gone = self.warehouse.stories_of(task_gids) - {story["gid"] for story in listed}
         return self.tombstones("stories", gone) if gone else []
 
     def story_removals(self, task_page: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

@@ -18,12 +18,16 @@ from .helpers import AsanaClient, create_client
 from .memory import RunMemory
 from .project_tasks import ProjectTasks
 from .rate_limit import RateLimiter
-from .settings import SECTION_FIELDS
+from .settings import CATALOG, SECTION_FIELDS
 from .state import SourceState
 from .subtasks import TaskSorter
 from .timestamps import to_asana_time
 from .warehouse import Warehouse
 from .workspace_changes import WorkspaceChanges
+
+
+# The resources that list something per task, each with its coverage of the loaded tasks (`coverage.py`).
+PER_TASK_TABLES = ("stories", *(endpoint.name for endpoint in CATALOG if endpoint.per_task))
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class SourceRun:
     catalog: Catalog
     wanted: Optional[Set[str]]
     deletes: str
+    stories_from: Optional[str]
 
     @classmethod
     def create(cls, options: Options) -> "SourceRun":
@@ -92,7 +97,7 @@ class SourceRun:
             requests_per_minute=options.requests_per_minute, max_concurrency=options.max_concurrency, max_cost=batch_size
         )
         client = create_client(options.access_token, options.base_url.rstrip("/"), limiter, options.oauth(), batch_size)
-        state, memory = SourceState(), RunMemory()
+        state, memory = SourceState(PER_TASK_TABLES), RunMemory()
         stories_from = to_asana_time(options.stories_since) if options.stories_since else None
         first_listing_since = to_asana_time(options.start_date) if options.start_date else None
         sorter = TaskSorter(client, memory, state, stories_from)
@@ -117,7 +122,12 @@ class SourceRun:
             catalog=Catalog(client, memory, state),
             wanted={str(w) for w in options.workspaces} if options.workspaces else None,
             deletes=options.deletes,
+            stories_from=stories_from,
         )
+
+    def wants_stories(self, task: Dict[str, Any]) -> bool:
+        """False for a task modified before `stories_since`, whose stories are not loaded."""
+        return self.stories_from is None or (task.get("modified_at") or "") >= self.stories_from
 
     def projects_listed(self, workspaces: List[Dict[str, Any]], projects: List[Dict[str, Any]]) -> None:
         """The run's complete project listing, before any project's sections or tasks are read."""

@@ -38,6 +38,7 @@ class ProjectEvents:
     known: Optional[Dict[str, str]] = None  # when reconciling: modified_at per loaded top-level task
     seen: int = 0  # events read: none means nothing in the project changed
     sections: Set[str] = field(default_factory=set)  # projects whose sections (or the project) changed
+    changed_sections: Set[str] = field(default_factory=set)  # sections changed, their project unnamed
 
     def take(self, event: Dict[str, Any]) -> None:
         """Sorts one event; later events of a gid override earlier ones (deleted, then undeleted)."""
@@ -47,8 +48,11 @@ class ProjectEvents:
         if not gid:
             return
         self.seen += 1
-        if kind == "section" and parent:
-            self.sections.add(parent)
+        if kind == "section":  # a rename names no parent: only added and removed events do
+            if parent:
+                self.sections.add(parent)
+            else:
+                self.changed_sections.add(gid)
         elif kind == "project":
             self.sections.add(gid)
         if kind == "task":
@@ -121,6 +125,8 @@ def read_project_events(client: AsanaClient, project: Dict[str, Any], sync: Opti
     status, events = read_stream(client, path, params, sync, f"GET /events for project {named(project)}")
     if events is not None and status == 412:
         events.reconcile = "its sync token expired" if sync else "it has no sync token yet"
+    if events is not None and events.changed_sections:  # in the project's own stream: its sections
+        events.sections.add(project["gid"])
     return events
 
 

@@ -19,7 +19,8 @@ class RunMemory:
         self._trees: Set[str] = set()
         self._users: Set[str] = set()
         self._changed: Set[str] = set()
-        self._per_task: Set[Tuple[str, str]] = set()
+        self._listed_for: Set[Tuple[str, str]] = set()  # (per-task table, task gid) listed this run
+        self._gone: Set[str] = set()
 
     def first_sighting(self, task: Dict[str, Any]) -> bool:
         """True if this run has not yielded this task yet (or only an older version of it)."""
@@ -37,12 +38,13 @@ class RunMemory:
             self._story_claims.add(task_gid)
 
     def take_story_claim(self, task_gid: str) -> bool:
-        """True exactly once per claimed task, whoever asks first."""
+        """True exactly once per claimed task, whoever asks first (a backfill included)."""
         with self._lock:
-            if task_gid in self._story_claims:
-                self._story_claims.discard(task_gid)
-                return True
-            return False
+            if task_gid not in self._story_claims:
+                return False
+            self._story_claims.discard(task_gid)
+            self._listed_for.add(("stories", task_gid))
+            return True
 
     def first_walk(self, task_gid: str) -> bool:
         """True once per task: a subtask tree is walked once per run, whatever the projects."""
@@ -51,6 +53,17 @@ class RunMemory:
                 return False
             self._trees.add(task_gid)
             return True
+
+    def deleted(self, task_gid: str) -> None:
+        """A task this run found deleted: never read again, nor listed for a per-task table."""
+        with self._lock:
+            self._tasks[task_gid] = "\uffff"
+            self._gone.add(task_gid)
+
+    def gone(self, task_gid: str) -> bool:
+        """True if this run found the task deleted."""
+        with self._lock:
+            return task_gid in self._gone
 
     def taken(self, task_gid: str) -> bool:
         """True if this run already yielded this task (in any version)."""
@@ -74,7 +87,16 @@ class RunMemory:
         """True once per per-task table for each new or changed task (listed in two projects
         or not)."""
         with self._lock:
-            if task_gid not in self._changed or (table, task_gid) in self._per_task:
-                return False
-            self._per_task.add((table, task_gid))
-            return True
+            return task_gid in self._changed and self._first_listing(table, task_gid)
+
+    def take_backfill(self, table: str, task_gid: str) -> bool:
+        """True once per per-task table for a loaded task its table lacks, unless this run
+        listed it for that table already (it changed)."""
+        with self._lock:
+            return self._first_listing(table, task_gid)
+
+    def _first_listing(self, table: str, task_gid: str) -> bool:
+        if (table, task_gid) in self._listed_for:
+            return False
+        self._listed_for.add((table, task_gid))
+        return True

@@ -13,6 +13,7 @@ import dlt
 
 from .batch import in_batches
 from .changes import ChangeCapture
+from .coverage import backfills
 from .errors import named
 from .events import ProjectEvents
 from .export.rows import ExportedTask, ExportPage
@@ -90,11 +91,15 @@ class ProjectTasks:
             yield from self.capture.apply(project, plan.events, self.modes.found(project))
         elif plan.kind == LISTED:
             yield from self._listed(project, plan)
+        gaps = self.state.gaps(project["gid"])  # per-task tables selected after its tasks loaded
+        if gaps:
+            yield from backfills(self.capture.warehouse, project, gaps, self.memory.gone)
 
     def finish(self, project: Dict[str, Any], plan: ProjectPlan) -> None:
         """Moves the cursor and stores what the next run needs; commits with this run's load."""
         self.state.advance(project["gid"], plan.newest)
         self.capture.finish(project, plan.events)
+        self.state.covered(project["gid"])
 
     def _export(self, project: Dict[str, Any], plan: ProjectPlan) -> Optional[Outcome]:
         if plan.kind == EXPORT:

@@ -1,9 +1,11 @@
 """Constants of the Asana source: where Asana is, how we page, and which fields we ask for.
 
 Every field below is in the `opt_fields` enum of the endpoint that asks for it in Asana's own
-OpenAPI description (`tests/source/test_settings_spec.py` proves it), so a field Asana does not have can
-never creep in. Asana always returns `gid` and `resource_type`, so they are not asked for. A nested object named without sub-fields (`assignee`) comes back compact
-(`gid` and `resource_type`), which is what a warehouse needs to join to its own table.
+OpenAPI description (`tests/source/test_settings_spec.py` proves it), so a field Asana does not
+have can never creep in. Asana always returns `gid` and `resource_type`, so they are not asked for.
+A nested object named without sub-fields (`assignee`) comes back compact; in the tables kept
+between runs it is reduced to its `gid` (references.py), which is what a warehouse needs to join
+to the referenced object's own table, where its current name is.
 """
 
 from dataclasses import dataclass, field
@@ -104,14 +106,14 @@ TASK_FIELDS: Tuple[str, ...] = (
     "followers",
     "parent",
     "num_subtasks",
-    "custom_fields.name",
+    # A custom field's values, not its name or `display_value`, which Asana derives from other
+    # objects' current names (references.py): the names are in `custom_fields` and its enum options.
     "custom_fields.type",
     "custom_fields.resource_subtype",
-    "custom_fields.display_value",
     "custom_fields.text_value",
     "custom_fields.number_value",
-    "custom_fields.enum_value.name",
-    "custom_fields.multi_enum_values.name",
+    "custom_fields.enum_value",
+    "custom_fields.multi_enum_values",
     "custom_fields.date_value.date",
     "custom_fields.date_value.date_time",
     "custom_fields.people_value",
@@ -158,13 +160,13 @@ STORY_FIELDS: Tuple[str, ...] = (
     "new_resource_subtype",
     "project",
     "tag",
-    "custom_field.name",
+    "custom_field",
     "old_text_value",
     "new_text_value",
     "old_number_value",
     "new_number_value",
-    "old_enum_value.name",
-    "new_enum_value.name",
+    "old_enum_value",
+    "new_enum_value",
     "old_approval_status",
     "new_approval_status",
     "duplicate_of",
@@ -289,14 +291,11 @@ NESTED_COLUMN_TYPES: Dict[str, Dict[str, str]] = {
     "memberships": {"project__gid": "text", "section__gid": "text"},
     "custom_fields": {
         "gid": "text",
-        "name": "text",
         "type": "text",
         "resource_subtype": "text",
-        "display_value": "text",
         "text_value": "text",
         "number_value": "double",
         "enum_value__gid": "text",
-        "enum_value__name": "text",
         "date_value__date": "date",
         "date_value__date_time": "timestamp",
     },

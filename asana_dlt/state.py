@@ -9,6 +9,13 @@ source keeps, all in the `tasks` resource's state unless said otherwise:
         "sync": "<events token>", "workspace": "<gid>", "reconciled_at": "<when>"}},
      "workspaces": {"<workspace gid>": {"sync": "<token>", "searched_until": "<when>"}}}
 
+Each per-task table (stories, attachments, time tracking entries) keeps, in its own resource's
+state, which projects it covers and as of which run (`{"covered": {"<project gid>": "<run>"}}`);
+a project's entry says which run last loaded its tasks (`loaded_at`). A table covers a project
+when both name the same run: otherwise the table was left out of a run, dropped, or never
+selected, and the project's loaded tasks are listed for it once (`gaps`). In its own state, so
+that dropping the table (dlt's `refresh="drop_resources"`) drops its coverage too.
+
 One cursor per project, not one per resource: one cursor for all projects is exactly the bug of
 the 2023 Asana source (a project first seen after earlier runs was asked only for tasks modified
 since the newest task of *other* projects, and its older tasks never loaded). A project with no
@@ -23,10 +30,12 @@ decision of the run sees the same past however its threads interleave.
 
 import os
 import threading
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Collection, Dict, Iterable, List, Optional, Set
 
 import dlt
 from dlt.common import json
+
+from .timestamps import now
 
 TASKS = "tasks"
 JOBS_FILE = "asana_export_jobs.json"
@@ -36,13 +45,22 @@ class SourceState:
     """The state of one source run: the previous runs' snapshot, and this run's writes.
 
     Shared by the run's threads. Writes go to dlt's resource state and commit with the load.
+    When the run loads no `tasks` (a selection of only some of its child tables), the `tasks`
+    state is left as it was: its cursors and tokens must not move past rows never loaded.
+
+    Args:
+        per_task_tables: The resources that list something per task (`stories`, ...).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, per_task_tables: Collection[str] = ()) -> None:
+        self.run = now()  # names this run in `loaded_at` and the coverage of per-task tables
+        self.per_task_tables = tuple(per_task_tables)
         self._lock = threading.RLock()
         self._projects: Optional[Dict[str, Dict[str, Any]]] = None
         self._workspaces: Optional[Dict[str, Dict[str, Any]]] = None
         self._cursors: Optional[Dict[str, str]] = None
+        self._selected: Optional[Set[str]] = None
+        self._coverage: Dict[str, Dict[str, str]] = {}
 
     def _tasks_state(self, key: str) -> Dict[str, Dict[str, Any]]:
         return dlt.current.resource_state(TASKS).setdefault(key, {})  # type: ignore[no-any-return]
@@ -55,6 +73,20 @@ class SourceState:
                 self._cursors = {
                     gid: entry["modified_since"] for gid, entry in self._projects.items() if entry.get("modified_since")
                 }
+
+    def selected(self) -> Optional[Set[str]]:
+        """The resources this run loads (dlt's selection); None when run outside a pipeline."""
+        with self._lock:
+            if self._selected is None:
+                try:
+                    self._selected = set(dlt.current.source().selected_resources)
+                except Exception:  # a resource iterated on its own: no selection to honour
+                    return None
+            return self._selected
+
+    def _writes_tasks(self) -> bool:
+        selected = self.selected()
+        return selected is None or TASKS in selected
 
     # ---- the previous runs, as they left the state ---------------------------------------------
 
@@ -103,12 +135,14 @@ class SourceState:
     def update_project(self, gid: str, **values: Any) -> None:
         """Sets keys of a project's entry for the next run."""
         self._snapshot()
+        if not self._writes_tasks():
+            return
         with self._lock:
             self._tasks_state("projects").setdefault(gid, {}).update(values)
 
     def advance(self, gid: str, newest_modified_at: Optional[str]) -> None:
         """Moves a project's cursor once its tasks are in, never backwards."""
-        if not newest_modified_at:
+        if not newest_modified_at or not self._writes_tasks():
             return
         self._snapshot()
         with self._lock:
@@ -119,12 +153,16 @@ class SourceState:
     def forget(self, gid: str) -> None:
         """Drops the entry of a project that no longer exists."""
         self._snapshot()
+        if not self._writes_tasks():
+            return
         with self._lock:
             self._tasks_state("projects").pop(gid, None)
 
     def store_workspace(self, gid: str, **values: Any) -> None:
         """Sets keys of a workspace's entry (empty values are not stored)."""
         self._snapshot()
+        if not self._writes_tasks():
+            return
         with self._lock:
             self._tasks_state("workspaces").setdefault(gid, {}).update({k: v for k, v in values.items() if v})
 
@@ -139,12 +177,62 @@ class SourceState:
         starts no later than that, and `sync` (the token kept beside a job resumed from a killed
         run) replaces the one this run took after the job had begun."""
         self._snapshot()
+        if not self._writes_tasks():
+            return
         with self._lock:
             entry = self._tasks_state("workspaces").setdefault(gid, {})
             if sync:
                 entry["sync"] = sync
             if entry.get("searched_until", created_at) >= created_at:
                 entry["searched_until"] = created_at
+
+    # ---- per-task tables: which projects' loaded tasks each one covers --------------------------
+
+    def gaps(self, project_gid: str) -> List[str]:
+        """The per-task tables of this run that lack some of the project's loaded tasks.
+
+        A project never loaded has no gap: its tasks all arrive new. State from before coverage
+        was kept (no `loaded_at`) counts a table as complete when the destination has it.
+        """
+        previous = self.previous_project(project_gid)
+        if not previous:
+            return []
+        loaded_at = previous.get("loaded_at")
+        found = []
+        for table in self._selected_per_task():
+            if loaded_at is None:
+                complete = table in _tables_with_data()
+            else:
+                complete = self._previous_coverage(table).get(project_gid) == loaded_at
+            if not complete:
+                found.append(table)
+        return found
+
+    def covered(self, project_gid: str) -> None:
+        """Every per-task table of this run now covers the project's loaded tasks (with the
+        backfill of `gaps`, if any): the project and the tables name the same run."""
+        if self._writes_tasks():
+            marker = self.run
+            self.update_project(project_gid, loaded_at=marker)
+        else:
+            marker = self.previous_project(project_gid).get("loaded_at")
+        if not marker:
+            return
+        for table in self._selected_per_task():
+            self._previous_coverage(table)
+            with self._lock:
+                dlt.current.resource_state(table).setdefault("covered", {})[project_gid] = marker
+
+    def _selected_per_task(self) -> List[str]:
+        selected = self.selected()
+        return [t for t in self.per_task_tables if selected is not None and t in selected]
+
+    def _previous_coverage(self, table: str) -> Dict[str, str]:
+        with self._lock:
+            if table not in self._coverage:
+                covered = dlt.current.resource_state(table).get("covered") or {}
+                self._coverage[table] = dict(covered)
+            return self._coverage[table]
 
     # ---- append-only catalog listings: a cursor per parent, in their own resource's state -------
 
@@ -160,6 +248,14 @@ class SourceState:
             return
         with self._lock:
             dlt.current.resource_state(resource).setdefault("since", {})[parent_gid] = newest
+
+
+def _tables_with_data() -> Set[str]:
+    """The tables the destination holds rows of, as the pipeline's schema knows them."""
+    try:
+        return set(dlt.current.pipeline().default_schema.data_table_names(seen_data_only=True))
+    except Exception:  # no pipeline, or nothing loaded yet
+        return set()
 
 
 class JobFile:

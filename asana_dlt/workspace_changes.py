@@ -40,6 +40,7 @@ from .changes import ChangeCapture
 from .errors import SkipObject
 from .events import ProjectEvents, read_stream
 from .helpers import AsanaClient
+from .references import flat_by_gid
 from .plan import POLLING, PROJECT_EVENTS, WORKSPACE, Facts, covered
 from .settings import SEARCH_PARAMS, TASK_FIELDS
 from .state import SourceState
@@ -250,14 +251,16 @@ class WorkspaceChanges:
         entry = self.state.previous_project(project["gid"])
         if ws.mode == POLLING or not entry.get("modified_since"):
             return None
+        rows = self._loaded_sections().get(project["gid"])
         if ws.mode == WORKSPACE:
             if ws.events is None or project["gid"] in ws.events.sections:
+                return None
+            if {row["gid"] for row in rows or ()} & ws.events.changed_sections:  # one of its sections renamed
                 return None
         else:
             events = self.capture.events.take(project, lambda: self.capture.begin(project))
             if events.reconcile or project["gid"] in events.sections:
                 return None
-        rows = self._loaded_sections().get(project["gid"])
         return rows or None  # none loaded (sections were not selected before): list them
 
     def _loaded_sections(self) -> Dict[str, List[Dict[str, Any]]]:
@@ -265,5 +268,5 @@ class WorkspaceChanges:
             if self._sections is None:
                 self._sections = {}
                 for row in self.capture.warehouse.table_rows("sections"):
-                    self._sections.setdefault(str(row.get("project__gid")), []).append(row)
+                    self._sections.setdefault(str(row.get("project__gid")), []).append(flat_by_gid(row, ["project"]))
             return self._sections

@@ -6,7 +6,7 @@ A child of its own, so that the wall time and peak RSS it reports belong to the 
 goes; the parent merges them); everything else it prints is ignored.
 
 Spec keys: `mode` ("source" or "floor"), `workdir`, `pipeline_name`, `loader_format`, plus
-for "source": `base_url`, `token`, `requests_per_minute`, `resources`, `table_format` (delta/iceberg: filesystem destination), `full_load`; and for "floor":
+for "source": `base_url`, `token`, `requests_per_minute`, `resources`, `table_format` (delta/iceberg: filesystem destination), `full_load`, `stories_since`; and for "floor":
 `base_url`, `token`, `listings_file`, `formats` (see `bench.floor`).
 """
 
@@ -40,6 +40,7 @@ def run_source(spec: Dict[str, Any]) -> Dict[str, Any]:
         base_url=spec["base_url"],
         requests_per_minute=spec["requests_per_minute"],
         **({"full_load": spec["full_load"]} if spec.get("full_load") else {}),
+        **({"stories_since": spec["stories_since"]} if spec.get("stories_since") else {}),
         **source_options(spec.get("table_format")),  # the CLI's soft deletes on a lakehouse
     )
     if spec.get("resources"):

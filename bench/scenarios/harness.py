@@ -145,6 +145,7 @@ class Bench:
         table_format: Optional[str] = None,
         full_load: Optional[str] = None,
         timeout_s: Optional[float] = None,
+        stories_since: Optional[str] = None,
     ) -> SourceRun:
         """One run of the real source in a child, against a freshly reset request log."""
         sim.reset_requests()
@@ -159,6 +160,7 @@ class Bench:
             "loader_format": loader_format or self.loader_format,
             "table_format": table_format,
             "full_load": full_load,
+            "stories_since": stories_since,
         }
         cpu_before = os.times()
         outcome = run_child(spec, timeout_s or self.sizes.timeout_s, self.rss_cap_mb, self.env)

@@ -18,6 +18,8 @@ BIG_ORG_MODES: Dict[str, Dict[str, bool]] = {
 # ~10 minute limit, so nothing is left out by default (`--cpu-without-stories` leaves them out).
 ALL_RESOURCES = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
 WITHOUT_STORIES = [r for r in ALL_RESOURCES if r != "stories"]
+# `stories_since` of a preparation run that selects stories but reads none (later than any task).
+NO_STORIES_BEFORE = "2100-01-01"
 
 
 @dataclass(frozen=True)

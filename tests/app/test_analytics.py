@@ -30,7 +30,7 @@ from asana_sim.demo import make_changes
 
 TOKEN = "analytics-token"
 POSTGRES = os.environ.get("ASANA_DLT_TEST_POSTGRES")
-MODELLED = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
+MODELLED = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users", "custom_fields")
 DESTINATIONS = [
     "duckdb",
     pytest.param("postgres", marks=pytest.mark.skipif(not POSTGRES, reason="set ASANA_DLT_TEST_POSTGRES (as .ci/run does)")),
@@ -59,8 +59,8 @@ def _api(sim: AsanaSim, method: str, path: str, data: Optional[Dict[str, Any]] =
 
 
 def _change_history(sim: AsanaSim) -> List[str]:
-    """Reassigns one task, moves another to another section, deletes a third (and its
-    subtasks); returns the gids Asana no longer has."""
+    """Reassigns one task, moves another to another section, renames a custom field and one of
+    its options, deletes a third task (and its subtasks); returns the gids Asana no longer has."""
     store = sim.store
     project = next(p for p in store.all("project") if not p["archived"] and len(store.project_sections[p["gid"]]) > 1)
     tops = [store.records["task"][g] for g in store.project_tasks[project["gid"]]]
@@ -70,6 +70,9 @@ def _change_history(sim: AsanaSim) -> List[str]:
     current = next(m["section"] for m in moved["memberships"] if m["project"] is project)
     target = next(g for g in store.project_sections[project["gid"]] if g != current["gid"])
     _api(sim, "POST", f"/tasks/{moved['gid']}/addProject", {"project": project["gid"], "section": target})
+    field = next(f for f in store.all("custom_field") if f["type"] == "enum" and f.get("enum_options"))
+    _api(sim, "PUT", f"/custom_fields/{field['gid']}", {"name": field["name"] + " (renamed)"})
+    _api(sim, "PUT", f"/enum_options/{field['enum_options'][0]['gid']}", {"name": "Renamed option"})
     doomed = next(t for t in store.all("task") if t["parent"] is None and store.subtasks.get(t["gid"])
                   and t not in (reassigned, moved))
     before = set(store.records["task"])
@@ -255,6 +258,26 @@ def test_notebook_export_renders_its_charts_with_the_models_numbers(built: Built
     assert len(charts["Burn-up: tasks created vs completed"]) == 2  # created and completed
     assert sum(int(_fields(label)["tasks"]) for label in charts["Distribution of days open"]) == len(tasks)
     assert charts["Time in each section (days)"]
+
+
+def test_custom_field_values_read_as_asana_shows_them_now(built: Built) -> None:
+    """The field's name, the option chosen and the displayed value, as Asana answers now: after a
+    field and one of its options were renamed, with no task of theirs changed."""
+    truth = {}
+    store = built.sim.store
+    for task in store.all("task"):
+        if task["gid"] in built.deleted:
+            continue
+        read = requests.get(built.sim.base_url + f"/tasks/{task['gid']}", timeout=10,
+                            params={"opt_fields": "custom_fields.name,custom_fields.display_value,custom_fields.enum_value.name"},
+                            headers={"Authorization": f"Bearer {TOKEN}"}).json()["data"]
+        for field in read["custom_fields"]:
+            truth[(task["gid"], field["gid"])] = (field["name"], field["display_value"], (field.get("enum_value") or {}).get("name"))
+    got = {(r["task_id"], r["custom_field_id"]): (r["custom_field_name"], r["display_value"], r["enum_value"])
+           for r in built.rows("SELECT * FROM {m}.asana__task_custom_field")}
+    assert got == truth
+    assert any(name.endswith("(renamed)") for name, _, _ in got.values())
+    assert any(option == "Renamed option" for _, _, option in got.values())
 
 
 def test_a_failing_data_test_is_one_line_naming_the_test(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
