@@ -22,6 +22,7 @@ from asana_app import cli
 from asana_dlt import asana_source
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.demo import make_changes
+from tests.source import test_fidelity as fidelity
 from tests.source import test_mirror as mirror
 from tests.conftest import point_cli_at, rows
 from tests.source.test_e2e import snapshot
@@ -288,6 +289,16 @@ def iceberg_snapshot(catalog_config: Dict[str, str], pipeline: dlt.Pipeline) -> 
 def assert_soft_deletes_kept(pipeline: dlt.Pipeline) -> None:
     assert rows(pipeline, "SELECT count(*) FROM tasks WHERE is_deleted")[0][0] >= 5
     assert rows(pipeline, "SELECT count(*) FROM stories WHERE is_deleted")[0][0] >= 1
+
+
+@needs_delta
+def test_tables_selected_later_fill_on_delta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few tables, the default, then the opt-in per-task tables, through the CLI into Delta (soft
+    deletes, as the CLI writes a lakehouse): after each run, equal to a fresh load of the selection."""
+    monkeypatch.setenv("DESTINATION__FILESYSTEM__BUCKET_URL", str(tmp_path / "lake"))
+    fresh = dlt.destinations.duckdb(str(tmp_path / "fresh.duckdb"))
+    fidelity.selections_round(tmp_path, monkeypatch, ["--destination", "filesystem", "--table-format", "delta"], fresh,
+                              "asana_data", deletes="soft")
 
 
 @needs_delta

@@ -48,26 +48,31 @@ def cli_run(argv: List[str]) -> None:
     assert cli.main(["--progress", "none", *argv]) == 0
 
 
-def fresh_load(tmp_path: Path, sim: AsanaSim, selection: Optional[str], destination: Any, dataset: str) -> Dict[str, Any]:
+def fresh_load(
+    tmp_path: Path, sim: AsanaSim, selection: Optional[str], destination: Any, dataset: str, deletes: str
+) -> Dict[str, Any]:
     """What a first load of this selection gives, in a pipeline of its own."""
     pipeline = dlt.pipeline(
         pipeline_name=f"fresh_{uuid.uuid4().hex[:6]}", pipelines_dir=str(tmp_path / "fresh"),
         destination=destination, dataset_name=dataset,
     )
-    source = asana_source(access_token=sim.token, base_url=sim.base_url, requests_per_minute=0)
+    source = asana_source(access_token=sim.token, base_url=sim.base_url, requests_per_minute=0, deletes=deletes)
     pipeline.run(source.with_resources(*selection.split(",")) if selection else source,
                  loader_file_format=fastest_file_format(pipeline))
     try:
         return non_empty(pipeline)
     finally:
-        if destination != "duckdb" and not isinstance(destination, str):
+        if pipeline.destination.destination_type.endswith("postgres"):
             with pipeline.sql_client() as client:
                 client.drop_dataset()
 
 
 def selections_round(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, destination: str, fresh_destination: Any, dataset: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_args: List[str], fresh_destination: Any, dataset: str,
+    deletes: str = "hard",
 ) -> None:
+    """The CLI's runs through `SELECTIONS`, with Asana work between them; after each, every
+    table equals a fresh load of the same selection (`deletes` as the CLI's destination has them)."""
     with AsanaSim(token="fidelity", config=config()) as sim:
         point_cli_at(monkeypatch, tmp_path, sim.base_url, sim.token)
         api = Api(sim)
@@ -80,11 +85,11 @@ def selections_round(
                 api.send("POST", f"/tasks/{task['gid']}/stories", {"text": "Between the runs"})
                 api.send("PUT", f"/tasks/{task['gid']}", {"completed": True})
                 api.send("POST", f"/tasks/{task['gid']}/subtasks", {"name": "A later subtask"})
-            cli_run(["--destination", destination, "--dataset", dataset, "--pipelines-dir", pipelines,
+            cli_run([*cli_args, "--dataset", dataset, "--pipelines-dir", pipelines,
                      *(["--resources", selection] if selection else [])])
             pipeline = dlt.attach(cli.PIPELINE_NAME, pipelines_dir=pipelines)
             got = non_empty(pipeline)
-            want = fresh_load(tmp_path, sim, selection, fresh_destination, f"{dataset}_fresh{step}")
+            want = fresh_load(tmp_path, sim, selection, fresh_destination, f"{dataset}_fresh{step}", deletes)
             assert sorted(got) == sorted(want), f"{what}: tables differ"
             for table in want:
                 missing = set(want[table]) - set(got[table])
@@ -98,7 +103,8 @@ def selections_round(
 
 
 def test_tables_selected_later_fill_for_every_loaded_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    selections_round(tmp_path, monkeypatch, "duckdb", dlt.destinations.duckdb(str(tmp_path / "fresh.duckdb")), "asana_data")
+    fresh = dlt.destinations.duckdb(str(tmp_path / "fresh.duckdb"))
+    selections_round(tmp_path, monkeypatch, ["--destination", "duckdb"], fresh, "asana_data")
 
 
 @pytest.mark.skipif(not POSTGRES, reason="set ASANA_DLT_TEST_POSTGRES (as .ci/run does) to test Postgres")
@@ -106,7 +112,7 @@ def test_tables_selected_later_fill_on_postgres(tmp_path: Path, monkeypatch: pyt
     dataset = f"asana_fidelity_{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", POSTGRES or "")
     try:
-        selections_round(tmp_path, monkeypatch, "postgres", dlt.destinations.postgres(POSTGRES), dataset)
+        selections_round(tmp_path, monkeypatch, ["--destination", "postgres"], dlt.destinations.postgres(POSTGRES), dataset)
     finally:
         pipeline = dlt.attach(cli.PIPELINE_NAME, pipelines_dir=str(tmp_path / "dlt" / "pipelines"))
         with pipeline.sql_client() as client:
