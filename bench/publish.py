@@ -52,13 +52,14 @@ measured it: its date, machine, load average, commit and the exact bench command
 
 The bench runs the real pipeline in a child process against the simulator (`asana_sim`), which
 counts every request as Asana would. Timing is never asserted in tests: speed lives here only.
-Measure on a quiet machine: wall times and rows/s rise with the machine's load (shown per run);
-requests, CPU seconds and peak memory much less.
+Measure on a quiet machine: wall times rise and rows/s fall with the machine's load (shown per
+run); requests, CPU seconds and peak memory move much less.
 
 ## Columns
 
 | column | meaning |
 |---|---|
+| `row` | the row's name: its scenario, then a size (`memory@100k`) or a mode and a run (`big-org:workspace:idle`) |
 | `requests` | Asana requests the load made, from the simulator's request log, in the quota's unit (each action of a `POST /batch` counts once) |
 | `bound` | the fewest requests any correct client needs for the same data (`bench/bounds.py`, computed from the simulator's records, never from the run) |
 | `req_x` | `requests / bound`; 1.000 is perfect |
@@ -67,14 +68,15 @@ requests, CPU seconds and peak memory much less.
 | `floor_s` | the least time the scenario allows: requests / quota (`full-quota`), requests x latency / 50 in flight (`latency`), plain dlt loading the same pages from memory (`cpu`); `-` where none applies |
 | `time_x` | `wall_s / floor_s`; 1.00 is perfect |
 | `rows/s` | rows loaded per wall second |
-| `rss_mb` | peak resident memory of the pipeline's process (its own `VmHWM`, not the bench's) |
+| `rss_mb` | peak resident memory (`VmHWM`) of the pipeline: the higher of its extract process and its load process, never the bench's or the simulator's |
 | `verdict` | `met`, `MISSED` or `UNMEASURED` for each goal, with the figure and the goal; `-` when the row has no goal |
 | `run` | the run that measured the row (see *Runs*) |
 
 ## Goals
 
-Each scenario's goals are the targets its module in `bench/scenarios/` sets (`Target(...)`); the
-bench records them with every row, and the *Goals* line under each table lists them as recorded.
+Each scenario is judged against goals its module in `bench/scenarios/` sets (`Target(...)`): a
+ratio to the bound or the floor, or a memory ceiling. The bench records them with every row; the
+*Goals* line under each scenario's table lists them as recorded, and `verdict` says which were met.
 """
 
 
