@@ -68,7 +68,7 @@ run); requests, CPU seconds and peak memory move much less.
 | `floor_s` | the least time the scenario allows: requests / quota (`full-quota`), requests x latency / 50 in flight (`latency`), plain dlt loading the same pages from memory (`cpu`); `-` where none applies |
 | `time_x` | `wall_s / floor_s`; 1.00 is perfect |
 | `rows/s` | rows loaded per wall second |
-| `rss_mb` | peak resident memory (`VmHWM`) of the pipeline: the higher of its extract process and its load process, never the bench's or the simulator's |
+| `rss_mb` | peak resident memory (`VmHWM`) of the pipeline: the higher of its extract and its load process where they are forked as the command line does, else its one process; never the bench's or the simulator's |
 | `verdict` | `met`, `MISSED` or `UNMEASURED` for each goal, with the figure and the goal; `-` when the row has no goal |
 | `run` | the run that measured the row (see *Runs*) |
 
