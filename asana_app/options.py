@@ -34,7 +34,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         "--resources",
         default=None,
-        help=f"comma-separated subset of: {', '.join(RESOURCES)} (default: all)",
+        help=f"comma-separated subset of: {', '.join(RESOURCES)} (default: every one but the opt-in "
+        + ", ".join(sorted(set(RESOURCES) - set(asana_source(access_token="-", deletes="hard", full_load="auto",
+                                                             batch_size=1).resources.selected)))
+        + ", which load only when named)",
     )
     parser.add_argument(
         "--full-refresh",

@@ -13,46 +13,70 @@ from typing import Any
 from . import AsanaSim, SimConfig
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """CLI flags mirror ``SimConfig`` fields one to one."""
-    p = argparse.ArgumentParser(prog="python -m asana_sim", description=__doc__)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--token", default="sim-token")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--tasks", type=int, default=SimConfig.tasks)
-    p.add_argument("--projects", type=int, default=SimConfig.projects)
-    p.add_argument("--latency-ms", type=float, default=0.0)
-    p.add_argument("--jitter-ms", type=float, default=0.0)
-    p.add_argument("--quota-per-minute", type=int, default=None)
-    p.add_argument("--max-concurrent", type=int, default=None)
-    p.add_argument("--error-rate", type=float, default=0.0)
-    p.add_argument("--drop-rate", type=float, default=0.0)
-    p.add_argument("--throttle-burst-at", type=int, default=None, metavar="N",
-                   help="answer 429 to requests N .. N+length-1")
-    p.add_argument("--throttle-burst-length", type=int, default=SimConfig.throttle_burst_length)
-    p.add_argument("--offset-ttl", type=float, default=SimConfig.offset_ttl_s)
-    p.add_argument("--premium", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--forbidden-project", action="append", default=[], metavar="GID")
-    p.add_argument("--enterprise", action=argparse.BooleanOptionalAction, default=False,
+def build_parser() -> argparse.ArgumentParser:
+    """CLI flags mirror ``SimConfig`` fields one to one; each help ends with its default.
+
+    asana_sim/README.md lists every option with its default (tests/sim/test_sim_cli.py checks it).
+    """
+    p = argparse.ArgumentParser(prog="python -m asana_sim", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8765, help="port to listen on (0: any free port)")
+    p.add_argument("--token", default="sim-token", help="the personal access token the API accepts")
+    p.add_argument("--seed", type=int, default=1, help="same seed and sizes give byte-identical data")
+    p.add_argument("--tasks", type=int, default=SimConfig.tasks,
+                   help="top-level tasks in total, spread over the projects (subtasks come on top)")
+    p.add_argument("--projects", type=int, default=SimConfig.projects,
+                   help="projects across both workspaces")
+    p.add_argument("--latency-ms", type=float, default=SimConfig.latency_ms,
+                   help="fixed delay added to each API request")
+    p.add_argument("--jitter-ms", type=float, default=SimConfig.jitter_ms,
+                   help="uniform random extra delay on top of --latency-ms")
+    p.add_argument("--quota-per-minute", type=int, default=SimConfig.quota_per_minute,
+                   help="requests per token in a sliding 60 s window, 429 above it (none: unlimited)")
+    p.add_argument("--max-concurrent", type=int, default=SimConfig.max_concurrent,
+                   help="GET requests in flight at once, 429 above it (none: unlimited)")
+    p.add_argument("--error-rate", type=float, default=SimConfig.error_rate,
+                   help="share of requests answered 500 or 503")
+    p.add_argument("--drop-rate", type=float, default=SimConfig.drop_rate,
+                   help="share of requests whose connection is closed without an answer")
+    p.add_argument("--throttle-burst-at", type=int, default=SimConfig.throttle_burst_at, metavar="N",
+                   help="answer 429 to requests N .. N+length-1 (none: no burst)")
+    p.add_argument("--throttle-burst-length", type=int, default=SimConfig.throttle_burst_length,
+                   help="how many consecutive requests the burst answers 429")
+    p.add_argument("--offset-ttl", type=float, default=SimConfig.offset_ttl_s,
+                   help="lifetime of pagination offsets in seconds (0: every offset expires at once)")
+    p.add_argument("--premium", action=argparse.BooleanOptionalAction, default=SimConfig.premium,
+                   help="serve the paid plans' endpoints (search, portfolios, goals, allocations, time"
+                   " tracking); else 402")
+    p.add_argument("--forbidden-project", action="append", default=[], metavar="GID",
+                   help="a project the token may not read (403); repeatable")
+    p.add_argument("--enterprise", action=argparse.BooleanOptionalAction, default=SimConfig.enterprise,
                    help="serve the audit log (else 403)")
     p.add_argument("--oauth-app", nargs=3, default=None, metavar=("CLIENT_ID", "SECRET", "REFRESH_TOKEN"),
-                   help="an OAuth app whose refresh token POST /-/oauth_token exchanges")
-    p.add_argument("--oauth-token-ttl", type=float, default=SimConfig.oauth_token_ttl_s)
-    p.add_argument("--exports", action=argparse.BooleanOptionalAction, default=False,
+                   help="an OAuth app whose refresh token POST /-/oauth_token exchanges (none: no OAuth app)")
+    p.add_argument("--oauth-token-ttl", type=float, default=SimConfig.oauth_token_ttl_s,
+                   help="lifetime in seconds of the access tokens the OAuth app is issued")
+    p.add_argument("--exports", action=argparse.BooleanOptionalAction, default=SimConfig.exports,
                    help="the workspace has the plan for resource exports (else 402)")
     p.add_argument("--export-seconds", type=float, default=SimConfig.export_seconds,
                    help="how long an export job runs, on the simulator's clock")
-    p.add_argument("--export-fail", action="store_true", help="export jobs end failed")
-    p.add_argument("--export-nested-subtasks", action="store_true",
+    p.add_argument("--export-fail", action="store_true", default=SimConfig.export_fail,
+                   help="export jobs end failed")
+    p.add_argument("--export-nested-subtasks", action="store_true", default=SimConfig.export_nested_subtasks,
                    help="subtasks come nested in their parent's export line")
-    p.add_argument("--documented-modified-at", action="store_true",
+    p.add_argument("--documented-modified-at", action="store_true", default=SimConfig.documented_modified_at,
                    help="moves between projects and sections leave modified_at alone, as Asana documents")
-    p.add_argument("--workspace-events", action=argparse.BooleanOptionalAction, default=False,
+    p.add_argument("--workspace-events", action=argparse.BooleanOptionalAction, default=SimConfig.workspace_events,
                    help="serve GET /workspaces/{gid}/events (else 402, like a free workspace)")
-    p.add_argument("--search", action=argparse.BooleanOptionalAction, default=False,
+    p.add_argument("--search", action=argparse.BooleanOptionalAction, default=SimConfig.search,
                    help="serve task search (needs --premium; else 402, like a free workspace)")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, parsed."""
+    return build_parser().parse_args(argv)
 
 
 def config_from(args: argparse.Namespace) -> SimConfig:

@@ -14,6 +14,8 @@ import datetime
 import json
 import os
 import platform
+import shlex
+import subprocess
 import sys
 import time
 import traceback
@@ -98,12 +100,30 @@ def _configured_workers(override: Optional[int]) -> str:
     return "5 (dlt default)"
 
 
-def header(args: argparse.Namespace) -> Dict[str, Any]:
-    """Date, machine, dlt version, loader file format and extract workers of this run."""
+def _commit() -> str:
+    """The checkout's commit, `-dirty` when tracked files differ from it; `unknown` outside git."""
+    def git(*words: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *words], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
+
+    try:
+        head = git("rev-parse", "--short=12", "HEAD")
+        if head.returncode != 0:
+            return "unknown"
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def header(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """Date, machine, commit, command, dlt version, loader file format and extract workers of this run."""
     default_format = dlt.destinations.duckdb().capabilities().preferred_loader_file_format
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.1f} GB RAM, {platform.system()}",
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "commit": _commit(),
+        "command": shlex.join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
         "python": platform.python_version(),
         "dlt": dlt.__version__,
         "loader_file_format": args.loader_format or f"{default_format} (DuckDB default, pipeline sets none)",
@@ -117,7 +137,7 @@ def header(args: argparse.Namespace) -> Dict[str, Any]:
 def header_line(info: Dict[str, Any]) -> str:
     """The one line printed above the table."""
     return (
-        f"# asana-dlt bench {info['date']} | {info['machine']} | Python {info['python']} | dlt {info['dlt']}"
+        f"# asana-dlt bench {info['date']} | {info['machine']} | commit {info['commit']} | Python {info['python']} | dlt {info['dlt']}"
         f" | loader file format: {info['loader_file_format']} | extract workers: {info['extract_workers']}"
         f" | sizes: {info['sizes']} | cpu/memory resources: {info['cpu_resources']}"
     )
@@ -172,7 +192,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     missed target, or a pipeline killed at the RSS cap, is a result and exits 0.
     """
     args = parse_args(argv)
-    info = header(args)
+    info = header(args, argv)
     print(header_line(info), flush=True)
     names = args.scenario or list(SCENARIOS)
     started = time.perf_counter()

@@ -33,3 +33,25 @@ def test_cli_serves_until_sigterm() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+def _shown(default: object) -> str:
+    """How asana_sim/README.md writes a default: `none`, `on`, `off`, or the value."""
+    if default is None or default == []:
+        return "none"
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return str(default)
+
+
+def test_readme_lists_every_option_with_its_default() -> None:
+    from asana_sim.__main__ import build_parser
+
+    rows = [line for line in (ROOT / "asana_sim" / "README.md").read_text().splitlines() if line.startswith("| `--")]
+    options = [a for a in build_parser()._actions if a.option_strings and a.dest != "help"]
+    assert len(rows) == len(options), "one table row per option"
+    for action in options:
+        row = next((r for r in rows if r.split("`")[1].split()[0] == action.option_strings[0]), None)
+        assert row is not None, f"{action.option_strings[0]} is missing from asana_sim/README.md"
+        assert row.split("|")[2].strip() == _shown(action.default), (action.option_strings[0], row)
+        assert action.help and row.split("|")[3].strip() == action.help, (action.option_strings[0], row)
