@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
+from subprocess import CalledProcessError
 from typing import Iterator, List, Sequence
 
 import dlt
@@ -56,15 +58,18 @@ def models_schema(pipeline: dlt.Pipeline) -> str:
     return f"{pipeline.dataset_name}{MODELS_SCHEMA_SUFFIX}"
 
 
-def build_models(pipeline: dlt.Pipeline, full_refresh: bool = False, run_tests: bool = True) -> AnalyticsResult:
+def build_models(
+    pipeline: dlt.Pipeline, full_refresh: bool = False, run_tests: bool = True, again: str = "--analytics"
+) -> AnalyticsResult:
     """Runs the dbt project on what `pipeline` loaded, then its data tests.
 
     The profiles are our own (`asana_dbt/profiles.yml`) rather than dlt's bundled ones, whose
     DuckDB profile loads extensions from the network. `full_refresh` rebuilds every model
-    from scratch (dbt's `--full-refresh`), as after `--full-refresh` of the load.
+    from scratch (dbt's `--full-refresh`), as after `--full-refresh` of the load. `again` is the
+    command-line option a failure's message tells to run again (the demo's is `--demo`).
 
     Raises:
-        AnalyticsError: a model did not build, or a data test failed.
+        AnalyticsError: a model did not build, a data test failed, or dbt's process failed.
     """
     # dbt runs in a child process of this very interpreter: dlt's own choice for "the current
     # environment" starts whichever `python` is first on PATH when no virtualenv is activated
@@ -84,9 +89,34 @@ def build_models(pipeline: dlt.Pipeline, full_refresh: bool = False, run_tests: 
         what = "the models were built but data tests failed" if exc.command == "test" else f"dbt {exc.command} failed"
         raise AnalyticsError(
             f"{what} in {DBT_PROJECT_DIR.name}/ ({detail or exc}); the load itself is complete:"
-            " fix the model or the data, then run again with --analytics"
+            f" fix the model or the data, then run again with {again}"
         ) from exc
+    except (CalledProcessError, OSError) as exc:  # dbt's process did not start, or died
+        raise AnalyticsError(f"{_dbt_process_failure(exc)}; the load itself is complete: {_process_fix(exc)}, then run again with {again}") from exc
     return AnalyticsResult(models_schema(pipeline), models, tests)
+
+
+def _dbt_process_failure(exc: BaseException) -> str:
+    """What went wrong with dbt's process, in words: the exception its stderr ends with (the
+    last one that says something: dlt's "missing dependency" comes with an empty message after
+    the ModuleNotFoundError that names the module), not dlt's repr of the script it ran."""
+    if isinstance(exc, CalledProcessError):
+        raised = [m for m in _RAISED.finditer(str(exc.stderr or ""))]
+        said = next((m.group(0) for m in reversed(raised) if m.group(2).lstrip(":").strip()), raised[-1].group(0) if raised else "")
+        return f"dbt's process exited with status {exc.returncode}" + (f": {said.strip()}" if said else "")
+    return f"dbt's process could not start: {exc}"
+
+
+# An exception's last line in a traceback: "ModuleNotFoundError: No module named 'dbt'".
+_RAISED = re.compile(r"^([\w.]+(?:Error|Exception))(:?[^\n]*)$", re.MULTILINE)
+
+
+def _process_fix(exc: BaseException) -> str:
+    """The fix for a dbt process that failed: dbt missing from this interpreter is the usual one."""
+    said = str(getattr(exc, "stderr", "") or "")
+    if "ModuleNotFoundError" in said or "ImportError" in said:
+        return f"install requirements.txt into this interpreter ({python_command('-m', 'pip', 'install', '-r', str(CHECKOUT / 'requirements.txt'))})"
+    return "fix that (ASANA_DLT_DEBUG=1 shows the trace)"
 
 
 LAKEHOUSE_DATABASE = "analytics.duckdb"

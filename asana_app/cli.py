@@ -13,11 +13,9 @@ from typing import Optional, Sequence
 import dlt
 from dlt.common.pipeline import get_dlt_pipelines_dir
 
-from asana_app import CHECKOUT
 from asana_app.console import setup_console
 from asana_app.demo import run_demo
 from asana_app.destinations import make_pipeline
-from asana_app.interpreter import python_command
 from asana_app.lakehouse import check_table_format
 from asana_app.options import parse_args, source_arguments
 from asana_app.process_memory import can_fork_steps, cap_malloc_arenas, in_forked_child, tune_gc
@@ -39,24 +37,19 @@ def analyse(pipeline: dlt.Pipeline, full_refresh: bool = False, again: str = "--
         again: The option that runs this step again (the demo builds them on every `--demo`).
 
     Raises:
-        AnalyticsError: a model or a data test failed (its message says the load is complete).
-        RunError: the models could not be built at all (dbt would not start, say).
+        AnalyticsError: a model, a data test or dbt's process failed (its message says the load is complete).
+        RunError: anything else kept the models from being built (its message says so too).
     """
     from asana_app.analytics import AnalyticsError, build_models, describe, where_to_look
 
     try:
-        result = build_models(pipeline, full_refresh=full_refresh)
+        result = build_models(pipeline, full_refresh=full_refresh, again=again)
     except AnalyticsError:
         raise
-    except Exception as exc:
-        cause = root_cause(exc)
-        if isinstance(cause, ImportError):  # dbt (or an adapter) is not installed in this interpreter
-            fix = f"install requirements.txt into this interpreter ({python_command('-m', 'pip', 'install', '-r', str(CHECKOUT / 'requirements.txt'))})"
-        else:
-            fix = "fix that (ASANA_DLT_DEBUG=1 shows the trace)"
+    except Exception as exc:  # anything else: still one line, which says the load is complete
         raise RunError(
             f"the analytics models could not be built ({one_line(exc, pipeline.destination.destination_name)});"
-            f" the load itself is complete: {fix}, then run again with {again}"
+            f" the load itself is complete: fix that (ASANA_DLT_DEBUG=1 shows the trace), then run again with {again}"
         ) from exc
     print("\n" + describe(result))
     print(where_to_look(pipeline))
