@@ -38,10 +38,17 @@ def fake_bin(tmp_path: Path) -> Path:
 
 
 def cron_env(tmp_path: Path, **extra: str) -> Dict[str, str]:
-    """Cron's environment: a bare PATH (behind the fake commands), a HOME, a locale, no venv."""
+    """Cron's environment: a bare PATH (behind the fake commands), a HOME, a locale, no venv;
+    and dlt's data folder of its own (as root dlt ignores HOME and shares /var/dlt machine-wide)."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    return {"PATH": f"{tmp_path / 'fake_bin'}:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", **extra}
+    return {
+        "PATH": f"{tmp_path / 'fake_bin'}:/usr/bin:/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "DLT_DATA_DIR": str(tmp_path / "dlt"),
+        **extra,
+    }
 
 
 def run_logged(cmd: List[str], cwd: Path, env: Dict[str, str], log: Path, timeout: int = 300) -> "subprocess.CompletedProcess[bytes]":
@@ -90,7 +97,7 @@ def test_the_demo_runs_under_cron_and_every_command_it_prints_runs_as_printed(tm
     demo = checkout / ".demo"
     database = demo / "asana_demo.duckdb"
     assert (demo / "asana_demo" / "state.json").exists() and database.exists()
-    assert not list(elsewhere.iterdir())
+    assert not list(elsewhere.iterdir()) and not (tmp_path / "dlt" / "pipelines" / "asana_demo").exists()
     with duckdb.connect(str(database), read_only=True) as db:
         assert db.execute("select count(*) from asana_data_analytics.asana__task").fetchone()[0] > 0
 
@@ -131,7 +138,6 @@ def test_a_run_failing_after_its_load_ends_its_log_with_one_error_line_saying_th
         env = cron_env(
             tmp_path,
             PYTHONPATH=str(tmp_path / "no_dbt"),
-            DLT_DATA_DIR=str(tmp_path / "dlt"),
             SOURCES__ASANA_DLT__ACCESS_TOKEN=TOKEN,
             SOURCES__ASANA_DLT__BASE_URL=sim.base_url,
             SOURCES__ASANA_DLT__REQUESTS_PER_MINUTE="0",
@@ -166,7 +172,7 @@ def test_dlt_warnings_are_notes_and_its_errors_keep_dlts_format(tmp_path: Path) 
         "logger.error('a real error')\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO)},
+        [sys.executable, "-c", script], cwd=REPO, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DLT_DATA_DIR": str(tmp_path), "PYTHONPATH": str(REPO)},
         capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr
