@@ -30,7 +30,8 @@ def _(mo, pd):
     args = mo.cli_args()
     schema = str(args.get("schema") or "asana_data_analytics")
     postgres = args.get("postgres")
-    db = str(args.get("db") or mo.notebook_dir().parent / ".demo" / "asana_demo.duckdb")
+    _here = mo.notebook_dir()  # the notebook's folder (None only where marimo cannot tell)
+    db = str(args.get("db") or (_here.parent / ".demo" / "asana_demo.duckdb" if _here else ".demo/asana_demo.duckdb"))
 
     def query(sql: str) -> pd.DataFrame:
         """Rows of one query on the models' schema, as a DataFrame."""
