@@ -1,7 +1,7 @@
 """Builds the analytics models (`asana_dbt/`, a dbt project) on a pipeline's dataset.
 
 It goes through dlt's dbt runner, which hands the pipeline's destination credentials and
-dataset to dbt, in the current Python environment (dbt-duckdb and dbt-postgres are pinned in
+dataset to dbt, in the interpreter that runs the CLI (dbt-duckdb and dbt-postgres are pinned in
 requirements.txt, so nothing is installed or downloaded at run time). The models land in the
 schema `<dataset>_analytics`, beside the loaded tables.
 
@@ -13,20 +13,23 @@ In Python, from the repository root (`.dlt/config.toml` points dlt's runner at o
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from subprocess import CalledProcessError
 from typing import Iterator, List, Sequence
 
 import dlt
-from dlt.common.runners import Venv
 from dlt.helpers.dbt.exceptions import DBTNodeResult, DBTProcessingError
 
+from asana_app import CHECKOUT
+from asana_app.interpreter import ThisInterpreter, python_command
 from asana_dlt import AsanaSourceError
 
 # The dbt project lives at the repository root, beside this package (an editable install keeps it there).
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "asana_dbt"
+DBT_PROJECT_DIR = CHECKOUT / "asana_dbt"
 MODELS_SCHEMA_SUFFIX = "_analytics"
 _PROFILES_DIR_KEY = "DBT_PACKAGE_RUNNER__PACKAGE_PROFILES_DIR"
 
@@ -55,23 +58,27 @@ def models_schema(pipeline: dlt.Pipeline) -> str:
     return f"{pipeline.dataset_name}{MODELS_SCHEMA_SUFFIX}"
 
 
-def build_models(pipeline: dlt.Pipeline, full_refresh: bool = False, run_tests: bool = True) -> AnalyticsResult:
+def build_models(
+    pipeline: dlt.Pipeline, full_refresh: bool = False, run_tests: bool = True, again: str = "--analytics"
+) -> AnalyticsResult:
     """Runs the dbt project on what `pipeline` loaded, then its data tests.
 
     The profiles are our own (`asana_dbt/profiles.yml`) rather than dlt's bundled ones, whose
     DuckDB profile loads extensions from the network. `full_refresh` rebuilds every model
-    from scratch (dbt's `--full-refresh`), as after `--full-refresh` of the load.
+    from scratch (dbt's `--full-refresh`), as after `--full-refresh` of the load. `again` is the
+    command-line option a failure's message tells to run again (the demo's is `--demo`).
 
     Raises:
-        AnalyticsError: a model did not build, or a data test failed.
+        AnalyticsError: a model did not build, a data test failed, or dbt's process failed.
     """
-    # venv=None would also mean "the current environment"; saying so keeps dlt from ever
-    # creating a virtual environment (which needs the network) for dbt.
+    # dbt runs in a child process of this very interpreter: dlt's own choice for "the current
+    # environment" starts whichever `python` is first on PATH when no virtualenv is activated
+    # (`asana_app.interpreter`), and a venv of dlt's making would need the network.
     params = ["--fail-fast"] + (["--full-refresh"] if full_refresh else [])
     pipeline = analytics_pipeline(pipeline)
     try:
         with _dbt_environment(pipeline):
-            runner = dlt.dbt.package(pipeline, str(DBT_PROJECT_DIR), venv=Venv.restore_current())
+            runner = dlt.dbt.package(pipeline, str(DBT_PROJECT_DIR), venv=ThisInterpreter())
             # `run` and `test` rather than `run_all`, which also runs `dbt deps` and `dbt seed`:
             # the project has no packages and no seeds, and each dbt start costs seconds.
             models = runner.run(params)
@@ -82,9 +89,34 @@ def build_models(pipeline: dlt.Pipeline, full_refresh: bool = False, run_tests: 
         what = "the models were built but data tests failed" if exc.command == "test" else f"dbt {exc.command} failed"
         raise AnalyticsError(
             f"{what} in {DBT_PROJECT_DIR.name}/ ({detail or exc}); the load itself is complete:"
-            " fix the model or the data, then run again with --analytics"
+            f" fix the model or the data, then run again with {again}"
         ) from exc
+    except (CalledProcessError, OSError) as exc:  # dbt's process did not start, or died
+        raise AnalyticsError(f"{_dbt_process_failure(exc)}; the load itself is complete: {_process_fix(exc)}, then run again with {again}") from exc
     return AnalyticsResult(models_schema(pipeline), models, tests)
+
+
+def _dbt_process_failure(exc: BaseException) -> str:
+    """What went wrong with dbt's process, in words: the exception its stderr ends with (the
+    last one that says something: dlt's "missing dependency" comes with an empty message after
+    the ModuleNotFoundError that names the module), not dlt's repr of the script it ran."""
+    if isinstance(exc, CalledProcessError):
+        raised = [m for m in _RAISED.finditer(str(exc.stderr or ""))]
+        said = next((m.group(0) for m in reversed(raised) if m.group(2).lstrip(":").strip()), raised[-1].group(0) if raised else "")
+        return f"dbt's process exited with status {exc.returncode}" + (f": {said.strip()}" if said else "")
+    return f"dbt's process could not start: {exc}"
+
+
+# An exception's last line in a traceback: "ModuleNotFoundError: No module named 'dbt'".
+_RAISED = re.compile(r"^([\w.]+(?:Error|Exception))(:?[^\n]*)$", re.MULTILINE)
+
+
+def _process_fix(exc: BaseException) -> str:
+    """The fix for a dbt process that failed: dbt missing from this interpreter is the usual one."""
+    said = str(getattr(exc, "stderr", "") or "")
+    if "ModuleNotFoundError" in said or "ImportError" in said:
+        return f"install requirements.txt into this interpreter ({python_command('-m', 'pip', 'install', '-r', str(CHECKOUT / 'requirements.txt'))})"
+    return "fix that (ASANA_DLT_DEBUG=1 shows the trace)"
 
 
 LAKEHOUSE_DATABASE = "analytics.duckdb"
@@ -147,11 +179,15 @@ def describe(result: AnalyticsResult) -> str:
     )
 
 
-NOTEBOOK = "notebooks/asana_charts.py"
+NOTEBOOK = CHECKOUT / "notebooks" / "asana_charts.py"
 
 
 def where_to_look(pipeline: dlt.Pipeline) -> str:
-    """Commands that open the models: a query, the charts notebook, its static export."""
+    """Commands that open the models: a query, the charts notebook, its static export.
+
+    Each runs as printed from any folder and shell: this interpreter (marimo and DuckDB are
+    installed in it, not necessarily on PATH) and absolute paths.
+    """
     schema = models_schema(pipeline)
     database = None
     if pipeline.destination.destination_name == "filesystem":  # the models' DuckDB file beside the lake
@@ -159,14 +195,17 @@ def where_to_look(pipeline: dlt.Pipeline) -> str:
     elif pipeline.destination.destination_type.endswith("duckdb"):
         database = str(pipeline.destination_client().config.credentials.database)  # type: ignore[attr-defined]
     if database:
+        database = os.path.abspath(database)
         # One named connection: DuckDB 1.4 closes an unnamed one before a relation made from it prints.
-        query = f"""python -c "import duckdb; c = duckdb.connect('{database}'); c.sql('select * from {schema}.asana__project').show()\""""
-        args = f"-- --db {database} --schema {schema}"
+        code = f"import duckdb; c = duckdb.connect({json.dumps(database)}); c.sql(\"select * from {schema}.asana__project\").show()"
+        query = python_command("-c", code)
+        args = ["--", "--db", database, "--schema", schema]
     else:
         query = f"SELECT * FROM {schema}.asana__project;"
-        args = f"-- --postgres <connection url> --schema {schema}"
+        args = ["--", "--postgres", "<connection url>", "--schema", schema]
+    marimo = ("-m", "marimo")
     return (
         f"Look at them: {query}\n"
-        f"Charts: marimo edit {NOTEBOOK} {args}\n"
-        f"Static charts: marimo export html --no-include-code {NOTEBOOK} -o asana_charts.html {args}"
+        f"Charts: {python_command(*marimo, 'edit', str(NOTEBOOK), *args)}\n"
+        f"Static charts: {python_command(*marimo, 'export', 'html', '--no-include-code', str(NOTEBOOK), '-o', 'asana_charts.html', *args)}"
     )

@@ -2,10 +2,13 @@
 beside the rows now in the dataset, so an incremental run shows at a glance that only the
 changes travelled."""
 
+import os
 from typing import Any, Dict, Tuple
 
 import dlt
 from dlt.common.pipeline import LoadInfo
+
+from asana_app.interpreter import python_command, with_scripts_on_path
 
 
 def table_counts(pipeline: dlt.Pipeline) -> Dict[str, int]:
@@ -36,3 +39,22 @@ def data_location(info: Any) -> str:
     """Where a load went, for the CLI's last line: a DuckDB file, a bucket, a masked database URL."""
     where = getattr(info, "destination_displayable_credentials", None) or info.destination_name
     return f"{where}, dataset {info.dataset_name}"
+
+
+def explore_command(pipeline: dlt.Pipeline) -> str:
+    """`dlt pipeline <name> show` for this pipeline, runnable as printed from any shell.
+
+    This interpreter rather than a `dlt` on PATH (cron's PATH has none, and another checkout's
+    may come first), the pipeline's own folder (`--pipelines-dir`: without it dlt opens the
+    pipeline of that name in its default folder), and the interpreter's scripts on PATH, since
+    `show` starts `marimo` by name.
+    """
+    pipelines_dir = os.path.abspath(pipeline.pipelines_dir)
+    command = python_command("-m", "dlt", "pipeline", "--pipelines-dir", pipelines_dir, pipeline.pipeline_name, "show")
+    return with_scripts_on_path(command)
+
+
+def closing_line(pipeline: dlt.Pipeline, info: Any) -> str:
+    """A successful run's last line: where the data went, and the command to explore it (a run
+    read from a log file ends with this, or with its `error:` line)."""
+    return f"Loaded into {data_location(info)}. Explore it: {explore_command(pipeline)}"

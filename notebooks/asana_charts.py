@@ -1,9 +1,10 @@
 """Charts over the analytics models (asana_dbt/): burn-up, open work, days open, time in sections.
 
-Open it:   marimo edit notebooks/asana_charts.py -- --db asana_demo.duckdb
-Export it: marimo export html notebooks/asana_charts.py -o asana_charts.html -- --db asana_demo.duckdb
+Open it:   python -m marimo edit notebooks/asana_charts.py -- --db .demo/asana_demo.duckdb
+Export it: python -m marimo export html notebooks/asana_charts.py -o asana_charts.html -- --db .demo/asana_demo.duckdb
 
-Arguments after `--`: `--db FILE` (a DuckDB file, default asana_demo.duckdb) or `--postgres URL`,
+Arguments after `--`: `--db FILE` (a DuckDB file, default the demo's: .demo/asana_demo.duckdb in
+this checkout) or `--postgres URL`,
 and `--schema NAME` (default asana_data_analytics: where the models are).
 """
 
@@ -29,7 +30,8 @@ def _(mo, pd):
     args = mo.cli_args()
     schema = str(args.get("schema") or "asana_data_analytics")
     postgres = args.get("postgres")
-    db = str(args.get("db") or "asana_demo.duckdb")
+    _here = mo.notebook_dir()  # the notebook's folder (None only where marimo cannot tell)
+    db = str(args.get("db") or (_here.parent / ".demo" / "asana_demo.duckdb" if _here else ".demo/asana_demo.duckdb"))
 
     def query(sql: str) -> pd.DataFrame:
         """Rows of one query on the models' schema, as a DataFrame."""

@@ -1,6 +1,6 @@
 """Exports the charts notebook to static HTML and renders that in headless Chromium.
 
-    python -m notebooks.render --db asana_demo.duckdb --html asana_charts.html --png docs/notebook.png
+    python -m notebooks.render --db .demo/asana_demo.duckdb --html asana_charts.html --png docs/notebook.png
 
 A marimo export loads marimo's frontend from its CDN; here every such request is answered
 from the copy inside the installed `marimo` package, so rendering needs no network (and the
@@ -85,7 +85,7 @@ def render(html: Path, png: Optional[Path] = None, timeout_ms: int = 90_000) -> 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="Export the charts notebook and render it headless.")
-    parser.add_argument("--db", default="asana_demo.duckdb", help="DuckDB file with the models")
+    parser.add_argument("--db", default=str(ROOT / ".demo" / "asana_demo.duckdb"), help="DuckDB file with the models")
     parser.add_argument("--schema", default="asana_data_analytics", help="schema of the models")
     parser.add_argument("--html", default="asana_charts.html", help="where the static export goes")
     parser.add_argument("--png", default=None, help="also save a screenshot here")

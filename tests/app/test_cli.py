@@ -69,24 +69,23 @@ def test_unknown_resource_is_rejected_by_the_parser(capsys: pytest.CaptureFixtur
     assert "unknown resource(s) comments" in capsys.readouterr().err
 
 
-def test_demo_loads_twice_and_the_second_run_only_carries_the_changes(
+def test_the_demo_keeps_its_state_and_data_in_the_pipelines_dir_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """`--pipelines-dir` wins over the checkout's `.demo/` (tests/app/test_as_cron_runs_it.py
+    runs the demo without it, as cron would)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
-    assert cli.main(["--demo"]) == 0
-    out = capsys.readouterr().out
-    first, second = out.split("== second run", 1)
-    assert "== first run" in first and "renamed task" in first
-    stories_now = [line.split() for line in second.splitlines() if line.startswith("stories ")][0]
-    loaded_now, in_dataset = int(stories_now[1]), int(stories_now[2])
-    assert 0 < loaded_now < in_dataset  # only the changed tasks' stories travelled
-    assert (tmp_path / "asana_demo.duckdb").exists()
-    # ...and ends with the analytics models built, saying where to look.
-    assert "Analytics: " in out and "data tests passed" in out and "marimo edit notebooks/asana_charts.py" in out
+    folder = tmp_path / "my_demo"
+    assert cli.main(["--demo", "--pipelines-dir", str(folder)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert (folder / "asana_demo" / "state.json").exists() and (folder / "asana_demo.duckdb").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["my_demo"]  # nothing in the working directory or dlt's folder
+    assert last.startswith(f"Loaded into duckdb:///{folder / 'asana_demo.duckdb'}, dataset asana_data. Explore it: ")
+    assert last.endswith(f" -m dlt pipeline --pipelines-dir {folder} asana_demo show")
     import duckdb
 
-    with duckdb.connect(str(tmp_path / "asana_demo.duckdb"), read_only=True) as db:
+    with duckdb.connect(str(folder / "asana_demo.duckdb"), read_only=True) as db:
         assert db.execute("select count(*) from asana_data_analytics.asana__task").fetchone()[0] > 0
 
 

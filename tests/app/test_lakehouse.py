@@ -80,8 +80,8 @@ def test_a_table_format_the_destination_cannot_write_is_refused(
 def test_the_last_line_names_where_the_data_went(sim: AsanaSim, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--resources", "projects", "--progress", "none"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last.startswith("Explore it: dlt pipeline asana show")
-    assert str(tmp_path / "asana.duckdb") in last and "dataset asana_data" in last
+    assert last.startswith(f"Loaded into duckdb:///{tmp_path / 'asana.duckdb'}, dataset asana_data. Explore it: ")
+    assert last.endswith(f" -m dlt pipeline --pipelines-dir {tmp_path / 'dlt' / 'pipelines'} asana show")
 
 
 # --- loads: two CLI runs with Asana's changes between, against a DuckDB load of the same account
