@@ -1,8 +1,8 @@
 """Where the CLI loads: DuckDB with a bounded budget, the pipeline, and the fastest file format.
 
 DuckDB's defaults (80% of the machine's RAM, a thread per core, twenty load jobs at once) made a
-100k-task load peak at 1.4 GB; the settings here keep it to what the load needs (README,
-Performance: Memory). The bench loads through the same `duckdb_destination`, so it measures
+100k-task load peak at 1.4 GB; the settings here keep it to what the load needs (docs/configuration.md,
+memory settings). The bench loads through the same `duckdb_destination`, so it measures
 what a user's run uses.
 """
 

@@ -1,4 +1,4 @@
-"""Keeps the loader's resident memory near what it actually uses (README, Performance: Memory).
+"""Keeps the loader's resident memory near what it actually uses (docs/configuration.md, memory settings).
 
 A full load's live Python objects stay small (tens of MB: the extract streams pages to disk), but
 glibc's malloc kept ~140 MB of freed memory at 20k tasks: each of the extract's 50 threads
@@ -84,7 +84,7 @@ def in_forked_child(work: Callable[[], T], describe: Callable[[BaseException], O
 
     Why: a full load's extract and normalize leave ~130 MB of freed but still mapped heap at
     100k tasks (glibc's and pymalloc's arenas; malloc_trim gave back ~40 MB of it), and DuckDB's
-    load step then needs ~200 MB on top (README, Performance: Memory). Run in a child, that heap
+    load step then needs ~200 MB on top (docs/configuration.md, memory settings). Run in a child, that heap
     goes back to the system when the child exits, and the parent, which holds only what its
     imports need, does the load: the peak is the larger of the two, not their sum. The child
     shares the parent's imported pages (copy on write).

@@ -2,8 +2,8 @@
 checked before anything is written, and the rows each table received counted.
 
 dlt's `run` does these steps in one call; the CLI takes them one by one so that the extract and
-normalize can run in a forked child (`fetch_once`) and the load in the parent (README,
-Performance: Memory), and so that a lakehouse run can keep one row per key (`asana_app.lakehouse`).
+normalize can run in a forked child (`fetch_once`) and the load in the parent (docs/configuration.md,
+memory settings), and so that a lakehouse run can keep one row per key (`asana_app.lakehouse`).
 """
 
 import csv

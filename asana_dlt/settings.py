@@ -492,7 +492,7 @@ EXPORT_JOB_FIELDS: Tuple[str, ...] = (
 )
 # Columns a full load by export leaves empty, per table: Asana documents that exported
 # attachments carry no `download_url` or `view_url` (read `GET /attachments` for fresh links).
-# The README lists the same; everything else lands as the paged load has it.
+# docs/tables.md lists the same; everything else lands as the paged load has it.
 EXPORT_MISSING_COLUMNS: Dict[str, Tuple[str, ...]] = {
     "attachments": ("view_url",),
 }

@@ -1,4 +1,4 @@
-"""The CLI's memory knobs (README, Performance: Memory) are what a user's run gets.
+"""The CLI's memory knobs (docs/configuration.md, memory settings) are what a user's run gets.
 
 Peak memory itself is measured by `bench/` (`--scenario memory`), never by a test; these check
 that each knob reaches the place that uses it.
