@@ -16,6 +16,7 @@ from dlt.common.pipeline import get_dlt_pipelines_dir
 from asana_app.console import setup_console
 from asana_app.demo import run_demo
 from asana_app.destinations import make_pipeline
+from asana_app.follow import follow
 from asana_app.lakehouse import check_table_format
 from asana_app.options import parse_args, source_arguments
 from asana_app.process_memory import can_fork_steps, cap_malloc_arenas, in_forked_child, tune_gc
@@ -74,6 +75,8 @@ def main(argv: Optional[Sequence[str]] = None, fork_steps: bool = False) -> int:
         check_table_format(args.destination, args.table_format)
         source = asana_source(**source_arguments(args))  # a missing token fails here, before anything is touched
         pipelines_dir = args.pipelines_dir or get_dlt_pipelines_dir()
+        if args.follow:
+            return follow(args, pipelines_dir, PIPELINE_NAME)
         with hold_run_lock(pipelines_dir, PIPELINE_NAME):
 
             def start() -> dlt.Pipeline:

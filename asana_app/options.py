@@ -74,7 +74,27 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="where dlt keeps the pipeline's state and load packages (default: dlt's, "
         f"{get_dlt_pipelines_dir()}); give each checkout or environment its own",
     )
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep running: a load as soon as Asana's events show a change, and a full one every"
+        " --follow-full-every minutes; stop with SIGTERM or Ctrl-C (docs/scheduling.md)",
+    )
+    parser.add_argument(
+        "--follow-interval", type=float, default=5.0, metavar="SECONDS",
+        help="with --follow: how often Asana's events are read between loads (default: 5)",
+    )
+    parser.add_argument(
+        "--follow-full-every", type=float, default=5.0, metavar="MINUTES",
+        help="with --follow: how often a full load also lists the tables without change events (default: 5)",
+    )
+    parser.add_argument(
+        "--health-file", default=None, metavar="PATH",
+        help="with --follow: the heartbeat file (default: <pipelines dir>/asana.follow.json)",
+    )
     args = parser.parse_args(argv)
+    if (args.follow_interval <= 0 or args.follow_full_every <= 0) and args.follow:
+        parser.error("--follow-interval and --follow-full-every must be positive")
     if args.resources:
         names = [n.strip() for n in args.resources.split(",") if n.strip()]
         unknown = sorted(set(names) - set(RESOURCES))

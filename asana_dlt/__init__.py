@@ -26,6 +26,8 @@ from .export.rows import exported_children
 from .helpers import AsanaClient
 from .hints import columns, deletion_columns, nested
 from .references import by_gid
+from .session import Session
+from .unchanged import dynamic_hints, records_of
 from .settings import (
     CATALOG,
     DEFAULT_BASE_URL,
@@ -65,6 +67,7 @@ def asana_source(
     full_load: str = DEFAULT_FULL_LOAD,
     export_timeout_minutes: float = DEFAULT_EXPORT_TIMEOUT_MINUTES,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    session: Optional[Session] = None,
 ) -> Sequence[DltResource]:
     """Builds the Asana resources; nothing is requested until the pipeline runs.
 
@@ -94,13 +97,17 @@ def asana_source(
         batch_size: Story listings per request through Asana's batch API (1 to 10; 1 does not
             use it). Each listing still costs one request of the quota; fewer HTTP round trips
             cut the loader's CPU.
+        session: What a long-running caller keeps between runs (`session.Session`, follow
+            mode): one client and rate limiter for every run, tables listed whole written only
+            when they changed, and the projects this run reads.
     """
     run = SourceRun.create(
         Options(
             access_token, base_url, workspaces, start_date, stories_since, requests_per_minute, max_concurrency,
             client_id, client_secret, refresh_token, deletes, reconcile_every_days, full_load,
             export_timeout_minutes, batch_size,
-        )
+        ),
+        session,
     )
     listed_workspaces = workspaces_resource(run)
     listed_projects = listed_workspaces | projects(run=run)
@@ -121,7 +128,12 @@ def asana_source(
     for kept in (listed_tasks, listed_stories):  # read once, kept until they change: as Asana has them now
         kept.add_map(mark_live).add_map(by_gid)
     core["sections"].add_map(by_gid)
-    return (*core.values(), *run.catalog.build(CATALOG, dict(core)))  # the catalog: data in settings.CATALOG
+    catalog = run.catalog.build(CATALOG, dict(core))  # the catalog: data in settings.CATALOG
+    if run.unchanged is not None:  # an unchanged table yields nothing, which must not truncate it
+        for resource in (*core.values(), *catalog):
+            if resource.write_disposition == "replace":
+                resource.apply_hints(**dynamic_hints(resource.table_name))
+    return (*core.values(), *catalog)
 
 
 def _listed_whole(name: str, fields: Sequence[str]) -> Any:
@@ -134,9 +146,7 @@ def _listed_whole(name: str, fields: Sequence[str]) -> Any:
 def workspaces_resource(run: SourceRun) -> Iterator[TDataItems]:
     """The workspaces the token sees (or the configured ones); a configured one it cannot see stops the run."""
     run.client.watch_progress()  # runs first, in the extract's main thread
-    found: List[Dict[str, Any]] = []
-    for page in run.client.pages("/workspaces", WORKSPACE_FIELDS, "workspaces"):
-        found.extend(page)
+    found = _all(run.client.pages("/workspaces", WORKSPACE_FIELDS, "workspaces"))
     wanted = run.wanted
     selected = [w for w in found if wanted is None or w["gid"] in wanted or w.get("name") in wanted]
     missing = (wanted or set()) - {w["gid"] for w in selected} - {w.get("name") for w in selected}
@@ -145,7 +155,7 @@ def workspaces_resource(run: SourceRun) -> Iterator[TDataItems]:
             f"Workspace {', '.join(sorted(missing))} is not visible to this token (it sees:"
             f" {', '.join(named(w) for w in found) or 'none'}); fix `workspaces` under [sources.asana_dlt] in .dlt/config.toml."
         )
-    yield selected
+    yield from run.whole("workspaces", {"": selected}, parent=True)
 
 
 @_listed_whole("projects", PROJECT_FIELDS)
@@ -153,61 +163,82 @@ def projects(workspace_page: List[Dict[str, Any]], run: SourceRun) -> Iterator[T
     """Projects go down one by one so that each project's sections and tasks are fetched in
     parallel with the others'; the whole listing is known first, which is how deleted projects
     are told apart."""
-    listed: List[Dict[str, Any]] = []
-    for workspace in workspace_page:
+    listed: Dict[str, List[Dict[str, Any]]] = {}
+    for workspace in records_of(workspace_page):
         path = f"/workspaces/{workspace['gid']}/projects"
         for page in run.client.pages(path, PROJECT_FIELDS, f"projects of workspace {named(workspace)}"):
-            listed.extend(run.catalog.detach("projects", page, CATALOG))
-    run.projects_listed(workspace_page, listed)
-    yield from listed
+            listed.setdefault(workspace["gid"], []).extend(run.catalog.detach("projects", page, CATALOG))
+    run.projects_listed(records_of(workspace_page), [p for part in listed.values() for p in part])
+    yield from run.whole("projects", listed, parent=True, one_by_one=True)
 
 
 @_listed_whole("sections", SECTION_FIELDS)
-def sections(project: Dict[str, Any], run: SourceRun) -> Iterator[TDataItems]:
+def sections(project_page: Any, run: SourceRun) -> Iterator[TDataItems]:
     """A project's sections, ten projects to a batch request; kept as loaded when no event says they changed."""
-    kept = run.modes.kept_sections(project)
-    yield kept if kept is not None else run.sections.records(sections_of(project))
+    for project in records_of(project_page):
+        kept = run.modes.kept_sections(project)
+        rows = kept if kept is not None else run.sections.records(sections_of(project))
+        yield run.part("sections", ("sections", "projects"), project["gid"], rows)
+    rest = run.done("sections", ("sections", "projects"), project_page)
+    if rest:
+        yield rest
 
 
 @_listed_whole("tags", TAG_FIELDS)
 def tags(workspace_page: List[Dict[str, Any]], run: SourceRun) -> Iterator[TDataItems]:
     """Every tag of the workspaces."""
-    for workspace in workspace_page:
-        path = f"/workspaces/{workspace['gid']}/tags"
-        yield from run.client.pages(path, TAG_FIELDS, f"tags of workspace {named(workspace)}")
+    if not run.lists_whole():
+        return
+    parts = {
+        w["gid"]: _all(run.client.pages(f"/workspaces/{w['gid']}/tags", TAG_FIELDS, f"tags of workspace {named(w)}"))
+        for w in records_of(workspace_page)
+    }
+    yield from run.whole("tags", parts)
 
 
 @_listed_whole("teams", TEAM_FIELDS)
 def teams(workspace_page: List[Dict[str, Any]], run: SourceRun) -> Iterator[TDataItems]:
     """Teams of organizations: Asana answers a plain workspace with an error."""
-    for workspace in workspace_page:
-        if workspace.get("is_organization"):
-            path = f"/workspaces/{workspace['gid']}/teams"
-            yield from run.client.pages(path, TEAM_FIELDS, f"teams of organization {named(workspace)}")
+    if not run.lists_whole():
+        return
+    parts = {
+        w["gid"]: _all(run.client.pages(f"/workspaces/{w['gid']}/teams", TEAM_FIELDS, f"teams of organization {named(w)}"))
+        for w in records_of(workspace_page)
+        if w.get("is_organization")
+    }
+    yield from run.whole("teams", parts, parent=True)
 
 
 @_listed_whole("users", USER_FIELDS)
 def users(workspace_page: List[Dict[str, Any]], run: SourceRun) -> Iterator[TDataItems]:
     """Users of the workspaces; `/users?workspace=` pages through everyone, where
     `/workspaces/{gid}/users` stops at 2,000. A user of two workspaces is one row."""
-    for workspace in workspace_page:
+    if not run.lists_whole():
+        return
+    parts: Dict[str, List[Dict[str, Any]]] = {}
+    for workspace in records_of(workspace_page):
         params = {"workspace": workspace["gid"]}
         for page in run.client.pages("/users", USER_FIELDS, f"users of workspace {named(workspace)}", params):
-            fresh = [user for user in page if run.memory.first_user(user["gid"])]
-            if fresh:
-                yield fresh
+            parts.setdefault(workspace["gid"], []).extend(user for user in page if run.memory.first_user(user["gid"]))
+    yield from run.whole("users", parts)
+
+
+def _all(pages: Iterator[List[Dict[str, Any]]]) -> List[Dict[str, Any]]:
+    """Every record of a listing's pages."""
+    return [record for page in pages for record in page]
 
 
 @dlt.transformer(
     name="tasks", write_disposition="merge", primary_key="gid", parallelized=True,
     columns=columns(TASK_FIELDS), nested_hints=nested(TASK_FIELDS),
 )
-def tasks(project: Dict[str, Any], run: SourceRun) -> Iterator[TDataItems]:
+def tasks(project_page: Any, run: SourceRun) -> Iterator[TDataItems]:
     """A project's new and changed tasks and subtasks, and what Asana deleted, as its plan says."""
     yield from run.capture.sweep_gone_projects()  # once per run: projects deleted since the last
-    plan = run.project_tasks.plan(project)
-    yield from run.project_tasks.read(project, plan)
-    run.project_tasks.finish(project, plan)
+    for project in records_of(project_page):  # one project, carried or not (`unchanged.py`)
+        plan = run.project_tasks.plan(project)
+        yield from run.project_tasks.read(project, plan)
+        run.project_tasks.finish(project, plan)
 
 
 @dlt.transformer(name="stories", write_disposition="merge", primary_key="gid", columns=columns(STORY_FIELDS))

@@ -15,7 +15,7 @@ configuration, as in dlt's `rest_api`; what is Asana-specific lives here:
 """
 
 import threading
-from typing import Any, Dict, Iterator, List, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import dlt
 from dlt.common import logger
@@ -31,6 +31,7 @@ from .memory import RunMemory
 from .references import by_gid
 from .settings import PAGE_SIZE, PLAN_ENTERPRISE, Endpoint
 from .state import SourceState
+from .unchanged import MANY_CALL_PARENTS, UnchangedTables, done_rows, part_rows, records_of, whole_pages
 
 # Statuses that mean "your plan lacks this endpoint" rather than "this one object is out of reach":
 # Enterprise-only endpoints answer other plans' tokens 403 (402 without any paid plan), the rest 402.
@@ -99,12 +100,16 @@ class Catalog:
         client: The run's one REST client.
         memory: What this run took; which tasks it found new or changed (per-task resources).
         state: The source's state (the cursors of append-only listings).
+        unchanged: In a session, which tables listed whole are written (`unchanged.py`).
     """
 
-    def __init__(self, client: AsanaClient, memory: RunMemory, state: SourceState) -> None:
+    def __init__(
+        self, client: AsanaClient, memory: RunMemory, state: SourceState, unchanged: Optional[UnchangedTables] = None
+    ) -> None:
         self.client = client
         self.memory = memory
         self.state = state
+        self.unchanged = unchanged
         self.gate = PlanGate()
         self._detached: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
         self._lock = threading.Lock()
@@ -151,7 +156,10 @@ class Catalog:
                 if exported:
                     yield exported
                 return
-            for record in parent_data if isinstance(parent_data, list) else [parent_data]:
+            if endpoint.write_disposition == "replace":
+                yield from self._whole(endpoint, parent_data)
+                return
+            for record in records_of(parent_data):
                 yield from listing(endpoint, record)
 
         transformer = dlt.transformer(
@@ -169,6 +177,25 @@ class Catalog:
         if endpoint.per_task:  # kept until the task changes: references by gid (references.py)
             transformer.add_map(by_gid)
         return transformer  # type: ignore[no-any-return]
+
+    def _whole(self, endpoint: Endpoint, parent_data: Any) -> Iterator[Any]:
+        """A table listed whole: in one call when fed by the workspaces' page, else a part per
+        parent record (in a session, written only when changed: `unchanged.py`)."""
+        if self.unchanged is not None and not self.unchanged.session.full:
+            return  # a session's run for changed tasks: kept as last written until its next full run
+        table = endpoint.table or endpoint.name
+        parts = {str(r["gid"]): [row for page in self._per_parent(endpoint, r) for row in page] for r in records_of(parent_data)}
+        if endpoint.parent not in MANY_CALL_PARENTS:
+            yield from whole_pages(self.unchanged, table, parts, parent=endpoint.name in MANY_CALL_PARENTS)
+            return
+        feed = (endpoint.name, endpoint.parent)
+        for key, rows in parts.items():
+            written = part_rows(self.unchanged, table, feed, key, rows)
+            if written:
+                yield written
+        rest = done_rows(self.unchanged, table, feed, parent_data)
+        if rest:
+            yield rest
 
     def _per_parent(self, endpoint: Endpoint, record: Dict[str, Any]) -> Iterator[List[Dict[str, Any]]]:
         if endpoint.only_organizations and not record.get("is_organization"):

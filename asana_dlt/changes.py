@@ -283,6 +283,10 @@ class ChangeCapture:
         self.state.update_project(project["gid"], **values)
         self._finished(project, events.reconcile)
 
+    def finished(self, project: Dict[str, Any]) -> None:
+        """A project left as loaded this run (`plan.IDLE`) counts as finished, with nothing stored."""
+        self._finished(project, None)
+
     def subtrees(self, roots: Sequence[Tuple[Dict[str, Any], Optional[str]]], whole: bool) -> List[Dict[str, Any]]:
         """The subtasks of these tasks not taken yet; when reconciling, also the removal of vanished ones.
 

@@ -6,7 +6,7 @@ in the order they depend on each other, so `asana_source` only names its resourc
 """
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, Iterator, List, Optional, Set
 
 from .batch import MAX_BATCH_SIZE, Listing, PlannedListings
 from .catalog import Catalog
@@ -18,16 +18,27 @@ from .helpers import AsanaClient, create_client
 from .memory import RunMemory
 from .project_tasks import ProjectTasks
 from .rate_limit import RateLimiter
+from .session import Session
 from .settings import CATALOG, SECTION_FIELDS
 from .state import SourceState
 from .subtasks import TaskSorter
 from .timestamps import to_asana_time
+from .unchanged import MANY_CALL_PARENTS, Feed, Rows, UnchangedTables, done_rows, feeds_of, part_rows, whole_pages
 from .warehouse import Warehouse
 from .workspace_changes import WorkspaceChanges
 
 
 # The resources that list something per task, each with its coverage of the loaded tasks (`coverage.py`).
 PER_TASK_TABLES = ("stories", *(endpoint.name for endpoint in CATALOG if endpoint.per_task))
+# Tables listed whole in many calls, one per parent record: (writer resource, table, parent resource).
+MANY_CALL_TABLES: Dict[str, List[Feed]] = feeds_of(
+    [("sections", "sections", "projects")]
+    + [
+        (endpoint.name, endpoint.table or endpoint.name, endpoint.parent)
+        for endpoint in CATALOG
+        if endpoint.parent in MANY_CALL_PARENTS and endpoint.write_disposition == "replace"
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -87,17 +98,30 @@ class SourceRun:
     wanted: Optional[Set[str]]
     deletes: str
     stories_from: Optional[str]
+    unchanged: Optional[UnchangedTables] = None
 
     @classmethod
-    def create(cls, options: Options) -> "SourceRun":
-        """Builds a run's collaborators; nothing is requested until the pipeline runs."""
+    def create(cls, options: Options, session: Optional[Session] = None) -> "SourceRun":
+        """Builds a run's collaborators; nothing is requested until the pipeline runs.
+
+        With a `session` (a long-running caller), its client and rate limiter serve every run,
+        so the quota holds across them, and tables listed whole are written only when changed.
+        """
         options = options.checked()
         batch_size = min(options.batch_size, options.max_concurrency or options.batch_size)  # a batch's actions are in flight at once
-        limiter = RateLimiter(
-            requests_per_minute=options.requests_per_minute, max_concurrency=options.max_concurrency, max_cost=batch_size
-        )
-        client = create_client(options.access_token, options.base_url.rstrip("/"), limiter, options.oauth(), batch_size)
+
+        def new_client() -> AsanaClient:
+            limiter = RateLimiter(
+                requests_per_minute=options.requests_per_minute, max_concurrency=options.max_concurrency, max_cost=batch_size
+            )
+            return create_client(options.access_token, options.base_url.rstrip("/"), limiter, options.oauth(), batch_size)
+
+        key = (options.access_token, options.base_url, options.requests_per_minute, options.max_concurrency, batch_size)
+        client = session.client(key, new_client) if session is not None else new_client()
+        if session is not None:
+            session.requests_per_minute = options.requests_per_minute
         state, memory = SourceState(PER_TASK_TABLES), RunMemory()
+        unchanged = UnchangedTables(session, MANY_CALL_TABLES, state.selected) if session is not None else None
         stories_from = to_asana_time(options.stories_since) if options.stories_since else None
         first_listing_since = to_asana_time(options.start_date) if options.start_date else None
         sorter = TaskSorter(client, memory, state, stories_from)
@@ -117,13 +141,34 @@ class SourceRun:
             capture=capture,
             modes=modes,
             full_loads=full_loads,
-            project_tasks=ProjectTasks(client, state, memory, sorter, capture, modes, full_loads, first_listing_since),
+            project_tasks=ProjectTasks(
+                client, state, memory, sorter, capture, modes, full_loads, first_listing_since,
+                session.targets if session is not None else None,
+            ),
             sections=PlannedListings(client, SECTION_FIELDS),  # ten projects' sections per batch
-            catalog=Catalog(client, memory, state),
+            catalog=Catalog(client, memory, state, unchanged),
             wanted={str(w) for w in options.workspaces} if options.workspaces else None,
             deletes=options.deletes,
             stories_from=stories_from,
+            unchanged=unchanged,
         )
+
+    def whole(self, table: str, parts: Dict[str, Rows], parent: bool = False, one_by_one: bool = False) -> Iterator[Any]:
+        """A table listed whole in one call, by parent key (`unchanged.whole_pages`)."""
+        return whole_pages(self.unchanged, table, parts, parent, one_by_one)
+
+    def part(self, table: str, feed: Feed, key: str, rows: Rows) -> Rows:
+        """One parent's part of a table listed whole in many calls: the rows to write now."""
+        return part_rows(self.unchanged, table, feed, key, rows)
+
+    def done(self, table: str, feed: Feed, page: Any) -> Rows:
+        """After a parent's last part (its `Done` page): the rows of the table still to write."""
+        return done_rows(self.unchanged, table, feed, page)
+
+    def lists_whole(self) -> bool:
+        """False in a session's run made for changed tasks: tables without change events (users,
+        teams, tags, the catalog's) stay as last written, until the session's next full run."""
+        return self.unchanged is None or self.unchanged.session.full
 
     def wants_stories(self, task: Dict[str, Any]) -> bool:
         """False for a task modified before `stories_since`, whose stories are not loaded."""
@@ -137,6 +182,8 @@ class SourceRun:
         self.sections.plan([sections_of(p) for p in projects if p["gid"] not in cursors])
         self.modes.know(workspaces)
         self.full_loads.projects_listed(projects)
+        if self.unchanged is not None:
+            self.unchanged.session.projects = {p["gid"]: p for p in projects}
 
 
 def sections_of(project: Dict[str, Any]) -> Listing:

@@ -12,6 +12,9 @@ Five ways, from cheapest to dearest:
   periodic check) in a workspace where one export costs less than listing; else listed.
 - `listed`: the project's tasks listed (`modified_since` its cursor, or in full when reconciling).
 
+And, in a long-running process that read the project's events between runs (follow mode):
+- `idle`: not read this run: its events, read since its stored token, said nothing changed.
+
 The facts come from the previous runs' state, the workspace's change-capture mode
 (`workspace_changes.py`) and the project's events (`events.py`); `tasks.py` runs the plan.
 The same module holds the two rules the plan leans on: when a full check is due, and when an
@@ -30,6 +33,7 @@ QUIET = "quiet"
 EXPORT = "export"
 RECONCILE_BY_EXPORT = "reconcile by export"
 LISTED = "listed"
+IDLE = "idle"
 
 # Change-capture modes of a workspace (`workspace_changes.py` says how each is chosen).
 WORKSPACE = "workspace"
@@ -99,6 +103,13 @@ def reconcile_reason(
     if reconciliation_due(previous, now, days):
         return f"its last full check is over {days} day(s) old"
     return None
+
+
+def idle(previous: Dict[str, Any], targeted: bool) -> bool:
+    """True when the project is left as loaded this run, asked before anything else (it costs no
+    request at all): a loaded project that its caller, reading its events between runs, found
+    quiet. `targeted` is always true but in follow mode, where only projects that changed are."""
+    return not targeted and bool(previous.get("modified_since"))
 
 
 def covered(facts: Facts) -> bool:

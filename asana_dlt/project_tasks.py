@@ -20,7 +20,7 @@ from .export.rows import ExportedTask, ExportPage
 from .export.scheduler import FullLoads, Outcome
 from .helpers import AsanaClient
 from .memory import RunMemory
-from .plan import COVERED, EXPORT, LISTED, QUIET, RECONCILE_BY_EXPORT, Facts, covered, decide
+from .plan import COVERED, EXPORT, IDLE, LISTED, QUIET, RECONCILE_BY_EXPORT, Facts, covered, decide, idle
 from .settings import TASK_FIELDS
 from .state import SourceState
 from .subtasks import TaskSorter
@@ -51,6 +51,8 @@ class ProjectTasks:
         modes: Each workspace's change-capture mode.
         full_loads: Exports for full loads and reconciliations.
         first_listing_since: `start_date`: older tasks are not listed when a project is first listed.
+        targets: The projects this run reads, when its caller knows the others are quiet
+            (`session.Session.targets`); None reads every project.
     """
 
     def __init__(
@@ -63,13 +65,17 @@ class ProjectTasks:
         modes: WorkspaceChanges,
         full_loads: FullLoads,
         first_listing_since: Optional[str],
+        targets: Optional[Set[str]] = None,
     ) -> None:
         self.client, self.state, self.memory, self.sorter = client, state, memory, sorter
         self.capture, self.modes, self.full_loads = capture, modes, full_loads
         self.first_listing_since = first_listing_since
+        self.targets = targets
 
     def plan(self, project: Dict[str, Any]) -> ProjectPlan:
         """Decides how the project is read; reads its events unless the workspace's cover it."""
+        if idle(self.state.previous_project(project["gid"]), self.targets is None or project["gid"] in self.targets):
+            return ProjectPlan(IDLE, Facts(previous={}, mode=""), ProjectEvents())
         exports = self.full_loads.mode != "api" and bool((project.get("workspace") or {}).get("gid"))
         facts = self.modes.facts(project, exports=exports)
         if covered(facts):
@@ -79,6 +85,8 @@ class ProjectTasks:
 
     def read(self, project: Dict[str, Any], plan: ProjectPlan) -> Iterator[Any]:
         """The project's pages as its plan says; an export that falls back makes it list."""
+        if plan.kind == IDLE:
+            return
         yield from self.modes.changes(project)  # once per workspace: search's finds, its events
         while plan.kind in (EXPORT, RECONCILE_BY_EXPORT):
             outcome = self._export(project, plan)
@@ -97,6 +105,9 @@ class ProjectTasks:
 
     def finish(self, project: Dict[str, Any], plan: ProjectPlan) -> None:
         """Moves the cursor and stores what the next run needs; commits with this run's load."""
+        if plan.kind == IDLE:  # as loaded: its cursor, token and coverage stay
+            self.capture.finished(project)
+            return
         self.state.advance(project["gid"], plan.newest)
         self.capture.finish(project, plan.events)
         self.state.covered(project["gid"])

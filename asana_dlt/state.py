@@ -250,6 +250,13 @@ class SourceState:
             dlt.current.resource_state(resource).setdefault("since", {})[parent_gid] = newest
 
 
+def stored_entries(pipeline_state: Dict[str, Any], source: str = "asana") -> Dict[str, Dict[str, Dict[str, Any]]]:
+    """The project and workspace entries the last committed load stored, read from a pipeline's
+    state (`pipeline.state`) by a caller between runs: `{"projects": ..., "workspaces": ...}`."""
+    tasks = ((pipeline_state.get("sources") or {}).get(source) or {}).get("resources", {}).get(TASKS) or {}
+    return {"projects": dict(tasks.get("projects") or {}), "workspaces": dict(tasks.get("workspaces") or {})}
+
+
 def _tables_with_data() -> Set[str]:
     """The tables the destination holds rows of, as the pipeline's schema knows them."""
     try:

@@ -1,0 +1,207 @@
+"""Follow mode (`--follow`): one long-running process that keeps the warehouse seconds behind Asana.
+
+Between cycles it reads Asana's events from the tokens the last load stored (`asana_dlt.watch`),
+storing none: a change starts a cycle at once; otherwise a full cycle runs every few minutes.
+Each cycle is an ordinary dlt load of the same tables as a scheduled run, atomic and resumable:
+a cycle made for changed tasks reads only the projects whose events changed and keeps the tables
+that have no change events as last written; a full cycle lists those too, and writes a table
+listed whole only when its content changed (`asana_dlt.unchanged`). One client and rate limiter
+serve every cycle and every watch (`asana_dlt.session.Session`), so the quota holds throughout.
+
+Fit to run for days: the run lock is held for the process's life; SIGTERM or SIGINT ends it
+after the cycle in progress (a second one aborts that cycle, loading nothing of it); each cycle
+logs one line; a heartbeat file (and systemd's watchdog, when started with `NOTIFY_SOCKET`) says
+it is alive; a token Asana rejects ends it with the one line that names the fix.
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional, Set
+
+import dlt
+import pendulum
+
+from asana_app.destinations import make_pipeline
+from asana_app.options import source_arguments
+from asana_app.run_guard import hold_run_lock, one_line, root_cause
+from asana_app.runs import run_once
+from asana_dlt import asana_source
+from asana_dlt.errors import AsanaAuthError
+from asana_dlt.session import Session
+from asana_dlt.state import stored_entries
+from asana_dlt.watch import Watched, Watcher
+
+# A quiet project is read again after at most this long (its interval doubles up to it).
+LONGEST_WAIT_S = 300.0
+# Share of the quota the watches may spend; the cycles' own requests need the rest.
+WATCH_SHARE = 0.5
+# A project not loaded for this long is read by the next full cycle, so its events token never
+# expires (Asana keeps them about a day).
+TOKEN_REFRESH_S = 6 * 3600
+
+
+class Stop:
+    """SIGTERM and SIGINT: the first ends the loop after the cycle in progress; a second aborts
+    that cycle (dlt's graceful stop on an interrupt: nothing of it is loaded)."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.name = ""
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested.is_set():
+            raise KeyboardInterrupt
+        self.name = signal.Signals(signum).name
+        self.requested.set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleeps until the next watch; True when asked to stop meanwhile."""
+        return self.requested.wait(max(0.0, seconds))
+
+
+class Health:
+    """A heartbeat an orchestrator or systemd can watch: a JSON file rewritten after every watch
+    and cycle (its `beat_at` ages when the process hangs), and systemd's notify socket."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.status: Dict[str, Any] = {"pid": os.getpid(), "started_at": _now(), "cycles": 0, "failed_cycles": 0}
+
+    def beat(self, **changes: Any) -> None:
+        self.status.update(changes, beat_at=_now())
+        temporary = f"{self.path}.tmp"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(self.status, handle)
+        os.replace(temporary, self.path)
+        _notify(f"WATCHDOG=1\nSTATUS={self.status.get('last_cycle', 'watching')}")
+
+
+def follow(args: argparse.Namespace, pipelines_dir: str, pipeline_name: str) -> int:
+    """Runs cycles until stopped; the exit code says how it ended (0 stopped, 1 failed, 130 aborted)."""
+    stop = Stop()
+    stop.install()
+    session = Session()
+    with hold_run_lock(pipelines_dir, pipeline_name):
+        pipeline = make_pipeline(pipeline_name, args.destination, args.dataset, "none", pipelines_dir)
+        health = Health(args.health_file or os.path.join(pipelines_dir, f"{pipeline_name}.follow.json"))
+        print(
+            f"Following Asana into {pipeline.destination.destination_name} dataset {args.dataset}: a cycle when"
+            f" events show a change (read every {args.follow_interval:g} s), a full one every"
+            f" {args.follow_full_every:g} min; heartbeat in {health.path}; stop with SIGTERM or Ctrl-C."
+        )
+        _notify("READY=1")
+        return _loop(args, pipeline, session, stop, health)
+
+
+def _loop(args: argparse.Namespace, pipeline: dlt.Pipeline, session: Session, stop: Stop, health: Health) -> int:
+    watcher: Optional[Watcher] = None
+    last_full = float("-inf")
+    while not stop.requested.is_set():
+        full = time.monotonic() - last_full >= args.follow_full_every * 60
+        watched = Watched()
+        if not full and watcher is not None:
+            budget = _budget(args, session)
+            watched = watcher.watch(stored_entries(pipeline.state), session.projects, budget)
+            health.beat(watch_requests=watched.requests)
+            if not watched.changed():
+                if stop.wait(args.follow_interval):
+                    break
+                continue
+        started = time.monotonic()
+        session.full = full
+        session.targets = _targets(pipeline, session, watched, full)
+        try:
+            source = asana_source(session=session, **source_arguments(args))
+            info, loaded = run_once(pipeline, source, args.resources, False, args.table_format)
+        except BaseException as exc:  # one line per failed cycle; a rejected token or an abort ends it
+            session.abandoned()
+            if isinstance(root_cause(exc), KeyboardInterrupt):
+                print("error: interrupted during a cycle; nothing of it was loaded, and the next start resumes.", file=sys.stderr)
+                return 130
+            line = one_line(exc, args.destination)
+            health.beat(failed_cycles=health.status["failed_cycles"] + 1, last_error=line)
+            if isinstance(root_cause(exc), AsanaAuthError) or isinstance(exc, AsanaAuthError):
+                print(f"error: {line}", file=sys.stderr)
+                return 1
+            print(f"error in a cycle (nothing of it was loaded; the next one retries): {line}", file=sys.stderr)
+            if stop.wait(args.follow_interval):
+                break
+            continue
+        session.committed()
+        if full:
+            last_full = started
+        if watcher is None:
+            watcher = Watcher(session.current_client(), args.follow_interval, LONGEST_WAIT_S)
+        line = _cycle_line(health.status["cycles"] + 1, full, watched, loaded, time.monotonic() - started)
+        print(line)
+        health.beat(cycles=health.status["cycles"] + 1, last_cycle=line, last_cycle_at=_now())
+    print(f"Stopped following after {health.status['cycles']} cycle(s) ({stop.name or 'stop'}); the next start resumes"
+          " from the last load.")
+    return 0
+
+
+def _budget(args: argparse.Namespace, session: Session) -> int:
+    """Requests one watch may spend: its share of the quota over one interval (at least one)."""
+    rpm = session.requests_per_minute
+    return max(1, int(rpm / 60 * args.follow_interval * WATCH_SHARE)) if rpm else 1_000_000
+
+
+def _targets(pipeline: dlt.Pipeline, session: Session, watched: Watched, full: bool) -> Optional[Set[str]]:
+    """The projects a cycle reads: those whose events changed (all of a workspace whose own
+    events did); a full cycle adds those not loaded for hours, so no events token expires. None
+    (all) before the first cycle has listed them."""
+    if not session.projects:
+        return None
+    stored = stored_entries(pipeline.state)
+    targets = set(watched.projects)
+    for gid, project in session.projects.items():
+        workspace = str((project.get("workspace") or {}).get("gid") or "")
+        entry = stored["projects"].get(gid, {})
+        if workspace in watched.workspaces or (full and _stale(entry)):
+            targets.add(gid)
+        elif full and stored["workspaces"].get(workspace, {}).get("sync"):
+            targets.add(gid)  # workspace mode: its events stand in, reading costs nothing per project
+    return targets
+
+
+def _stale(entry: Dict[str, Any]) -> bool:
+    loaded_at = entry.get("loaded_at")
+    if not loaded_at:
+        return True
+    return bool((pendulum.now("UTC") - pendulum.parse(loaded_at)).total_seconds() >= TOKEN_REFRESH_S)
+
+
+def _cycle_line(number: int, full: bool, watched: Watched, loaded: Dict[str, int], seconds: float) -> str:
+    """One log line per cycle: why it ran and what changed."""
+    changed = {t: n for t, n in sorted(loaded.items()) if n and not t.startswith("_dlt")}
+    what = ", ".join(f"{t} {n}" for t, n in changed.items()) or "nothing changed"
+    why = "full" if full else f"events of {len(watched.projects) + len(watched.workspaces)} project(s)/workspace(s)"
+    return f"{_now()} cycle {number} ({why}): {what}; {seconds:.1f} s"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _notify(message: str) -> None:
+    """systemd's sd_notify, when the service manager asked for it (`NOTIFY_SOCKET`)."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.sendto(message.encode(), address)
+    except OSError:
+        pass

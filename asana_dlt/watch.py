@@ -1,0 +1,98 @@
+"""Between the runs of a long-running process: which projects' events say something changed.
+
+A run reads each project's (or workspace's) events from the token the last load stored and
+stores the newer one with its own load. Between runs, a `Watcher` reads the same streams from
+the same stored tokens and stores nothing: a change makes the caller start a run, which reads
+the events again and loads them; nothing changed costs one events request, and no load.
+
+A workspace with its own events (workspace mode) is one request. Otherwise each project is one,
+and a big organization's projects cannot all be read every few seconds within the quota: each
+project is read again after an interval that halves to the shortest when its events show a
+change and doubles, up to the longest, while they do not, so the busiest projects are read
+most often; every watch spends at most its budget of requests.
+"""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Set
+
+from .events import read_project_events, read_stream
+from .helpers import AsanaClient
+
+WORKSPACE_PREFIX = "workspace:"
+
+
+@dataclass
+class Watched:
+    """What one watch found.
+
+    Attributes:
+        projects: Projects whose events showed a change, or whose token expired.
+        workspaces: Workspaces (workspace mode) whose events showed a change.
+        requests: Requests made.
+    """
+
+    projects: Set[str] = field(default_factory=set)
+    workspaces: Set[str] = field(default_factory=set)
+    requests: int = 0
+
+    def changed(self) -> bool:
+        return bool(self.projects or self.workspaces)
+
+
+class Watcher:
+    """Reads events from the stored tokens, busiest projects first, within a budget per watch.
+
+    Args:
+        client: The session's client (its rate limiter paces these requests with the runs').
+        shortest_s: How soon a project whose events showed a change is read again.
+        longest_s: The longest a quiet project waits to be read again.
+        clock: Monotonic time, injectable for tests.
+    """
+
+    def __init__(
+        self, client: AsanaClient, shortest_s: float, longest_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.client, self.shortest_s, self.longest_s, self.clock = client, shortest_s, longest_s, clock
+        self._due: Dict[str, float] = {}
+        self._interval: Dict[str, float] = {}
+
+    def watch(self, stored: Dict[str, Dict[str, Dict[str, Any]]], projects: Dict[str, Dict[str, Any]], budget: int) -> Watched:
+        """One look at the streams that are due, spending at most `budget` requests.
+
+        Args:
+            stored: The entries the last load stored (`state.stored_entries`).
+            projects: The projects the last run listed, gid -> record.
+            budget: Requests this watch may make.
+        """
+        found = Watched()
+        covered = {gid for gid, entry in stored["workspaces"].items() if entry.get("sync")}
+        for gid in sorted(covered):
+            if found.requests >= budget:
+                return found
+            found.requests += 1
+            status, events = read_stream(self.client, f"/workspaces/{gid}/events", {}, stored["workspaces"][gid]["sync"],
+                                         f"GET /workspaces/{gid}/events")
+            if status != 200 or (events is not None and events.seen):  # a change, or a token to take again
+                found.workspaces.add(gid)
+        now = self.clock()
+        waiting = [p for gid, p in projects.items() if _workspace(p) not in covered and self._due.get(gid, 0.0) <= now]
+        for project in sorted(waiting, key=lambda p: self._due.get(p["gid"], 0.0))[: max(0, budget - found.requests)]:
+            found.requests += 1
+            entry = stored["projects"].get(project["gid"], {})
+            events = read_project_events(self.client, project, entry.get("sync"))
+            changed = events is not None and bool(events.seen or events.reconcile)
+            if changed:
+                found.projects.add(project["gid"])
+            self._reschedule(project["gid"], changed, now)
+        return found
+
+    def _reschedule(self, gid: str, changed: bool, now: float) -> None:
+        interval = self._interval.get(gid, self.shortest_s)
+        interval = self.shortest_s if changed else min(interval * 2, self.longest_s)
+        self._interval[gid] = interval
+        self._due[gid] = now + interval
+
+
+def _workspace(project: Dict[str, Any]) -> str:
+    return str((project.get("workspace") or {}).get("gid") or "")

@@ -1,0 +1,135 @@
+"""Tables listed whole, written only when their content changed (follow mode's `Session`).
+
+The gate without dlt or HTTP first: what a one-call table and a many-call table write in a run,
+given what the session last wrote; then a pipeline in a session against the simulator: an idle
+run writes no table, a change rewrites just its table, a deleted parent's rows disappear.
+"""
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Set
+
+import dlt
+import pytest
+
+from asana_dlt import asana_source
+from asana_dlt.session import Session
+from asana_dlt.unchanged import Done, UnchangedTables, fingerprint
+from asana_sim import AsanaSim, SimConfig
+from tests.conftest import rows
+from tests.source.test_mirror import Api
+
+FEED = ("sections", "projects")
+A, B = [{"gid": "1", "name": "To do"}], [{"gid": "2", "name": "Done"}]
+
+
+def gate(written: Optional[Dict[str, Dict[str, str]]] = None, selected: Optional[Set[str]] = None) -> UnchangedTables:
+    session = Session()
+    for table, prints in (written or {}).items():
+        session.wrote(table, prints)
+    session.committed()
+    return UnchangedTables(session, {"sections": [FEED]}, lambda: selected)
+
+
+WHOLE = [
+    ("never written: written", None, {"w1": A}, A),
+    ("unchanged: nothing", {"tags": {"w1": fingerprint(A)}}, {"w1": A}, None),
+    ("a row changed: all of it", {"tags": {"w1": fingerprint(A)}}, {"w1": B}, B),
+    ("a workspace more: all of it", {"tags": {"w1": fingerprint(A)}}, {"w1": A, "w2": B}, A + B),
+    ("a workspace gone: all of it", {"tags": {"w1": fingerprint(A), "w2": fingerprint(B)}}, {"w1": A}, A),
+]
+
+
+@pytest.mark.parametrize("case, written, parts, expected", WHOLE, ids=[w[0] for w in WHOLE])
+def test_a_table_filled_in_one_call(case: str, written: Any, parts: Dict[str, List[Any]], expected: Any) -> None:
+    assert gate(written).whole("tags", parts) == expected, case
+
+
+def test_a_many_call_table_unchanged_writes_nothing() -> None:
+    tables = gate({"sections": {"p1": fingerprint(A), "p2": fingerprint(B)}})
+    assert tables.part("sections", FEED, "p1", A) == []
+    assert tables.part("sections", FEED, "p2", B) == []
+    assert tables.done("sections", FEED, 2) == []
+
+
+def test_a_changed_part_writes_what_was_held_and_every_later_part() -> None:
+    tables = gate({"sections": {"p1": fingerprint(A), "p2": fingerprint(A), "p3": fingerprint(A)}})
+    assert tables.part("sections", FEED, "p1", A) == []
+    assert tables.part("sections", FEED, "p2", B) == A + B  # held p1, and p2 itself
+    assert tables.part("sections", FEED, "p3", A) == A
+    assert tables.done("sections", FEED, 3) == []
+
+
+def test_a_parent_gone_rewrites_the_table_when_the_last_part_is_in() -> None:
+    tables = gate({"sections": {"p1": fingerprint(A), "p2": fingerprint(B)}})
+    assert tables.part("sections", FEED, "p1", A) == []
+    assert tables.done("sections", FEED, 1) == A  # p2 is gone: the table is written without it
+
+
+def test_the_done_page_may_come_before_the_last_part() -> None:
+    tables = gate({"sections": {"p1": fingerprint(A)}})
+    assert tables.done("sections", FEED, 2) == []
+    assert tables.part("sections", FEED, "p1", A) == []
+    assert tables.part("sections", FEED, "p2", B) == A + B  # a new parent: written, with what was held
+
+
+def test_a_feed_not_selected_is_not_waited_for() -> None:
+    feeds = {"status_updates": [("status_updates", "projects"), ("goal_status_updates", "goals")]}
+    for selected, written_at_done in (({"status_updates"}, A), ({"status_updates", "goal_status_updates"}, [])):
+        session = Session()
+        session.wrote("status_updates", {"p1": fingerprint(A), "p2": fingerprint(B)})
+        session.committed()
+        tables = UnchangedTables(session, feeds, lambda: selected)
+        assert tables.part("status_updates", ("status_updates", "projects"), "p1", A) == []
+        # p2 is gone; the table is complete (and rewritten) only if the goals' part is not awaited
+        assert tables.done("status_updates", ("status_updates", "projects"), 1) == written_at_done, selected
+
+
+def test_what_a_failed_run_found_is_forgotten() -> None:
+    session = Session()
+    session.wrote("tags", {"w1": fingerprint(A)})
+    session.abandoned()
+    assert session.written("tags") == {}
+    session.wrote("tags", {"w1": fingerprint(A)})
+    session.committed()
+    assert session.written("tags") == {"w1": fingerprint(A)}
+
+
+# ---- in a pipeline -------------------------------------------------------------------------------
+
+
+def written_tables(pipeline: dlt.Pipeline) -> Set[str]:
+    """The tables listed whole that the last load wrote rows to (an idle run by polling lists the
+    tasks modified at each project's cursor again, so `tasks` is left out)."""
+    counts = pipeline.last_trace.last_normalize_info.row_counts
+    return {table for table, n in counts.items() if n and not table.startswith(("_dlt", "tasks"))}
+
+
+def test_in_a_session_an_idle_run_writes_no_table_and_a_change_only_its_own(tmp_path: Path) -> None:
+    with AsanaSim(token="session", config=SimConfig(seed=3, tasks=60, projects=3)) as sim:
+        pipeline = dlt.pipeline("session", pipelines_dir=str(tmp_path / "p"),
+                                destination=dlt.destinations.duckdb(str(tmp_path / "d.duckdb")), dataset_name="asana_data")
+        session = Session()
+
+        def run() -> Set[str]:
+            pipeline.run(asana_source(access_token=sim.token, base_url=sim.base_url, requests_per_minute=0, session=session))
+            session.committed()
+            return written_tables(pipeline)
+
+        first = run()
+        assert {"workspaces", "projects", "sections", "tags", "users", "stories"} <= first
+        counts = {t: rows(pipeline, f"SELECT count(*) FROM {t}")[0][0] for t in ("projects", "sections", "tags", "users")}
+        assert run() == set()  # idle: nothing written, nothing truncated
+        assert {t: rows(pipeline, f"SELECT count(*) FROM {t}")[0][0] for t in counts} == counts
+        store, api = sim.store, Api(sim)
+        tag = store.all("tag")[0]
+        api.send("PUT", f"/tags/{tag['gid']}", {"name": "Renamed tag"})
+        assert run() == {"tags"}
+        assert rows(pipeline, f"SELECT name FROM tags WHERE gid = '{tag['gid']}'") == [("Renamed tag",)]
+        assert rows(pipeline, "SELECT count(*) FROM tags")[0][0] == counts["tags"]
+        project = next(p for p in store.all("project") if store.project_sections.get(p["gid"]))
+        api.send("DELETE", f"/projects/{project['gid']}")
+        wrote = run()
+        assert {"projects", "sections"} <= wrote
+        assert rows(pipeline, f"SELECT count(*) FROM sections WHERE project__gid = '{project['gid']}'")[0][0] == 0
+        assert rows(pipeline, "SELECT count(*) FROM sections")[0][0] == sum(
+            len(store.project_sections.get(p["gid"], [])) for p in store.all("project"))
