@@ -16,6 +16,7 @@ it is alive; a token Asana rejects ends it with the one line that names the fix.
 
 import argparse
 import json
+import logging
 import os
 import signal
 import socket
@@ -40,7 +41,7 @@ from asana_dlt.watch import Watched, Watcher
 # A quiet project is read again after at most this long (its interval doubles up to it).
 LONGEST_WAIT_S = 300.0
 # Share of the quota the watches may spend; the cycles' own requests need the rest.
-WATCH_SHARE = 0.5
+WATCH_SHARE = 0.8
 # A project not loaded for this long is read by the next full cycle, so its events token never
 # expires (Asana keeps them about a day).
 TOKEN_REFRESH_S = 6 * 3600
@@ -69,6 +70,24 @@ class Stop:
         return self.requested.wait(max(0.0, seconds))
 
 
+class OnceEach(logging.Filter):
+    """Follow mode prints each note once per process: the same plan condition (a workspace
+    without search, a table the plan lacks) would otherwise come back with every cycle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: Set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            return True
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
 class Health:
     """A heartbeat an orchestrator or systemd can watch: a JSON file rewritten after every watch
     and cycle (its `beat_at` ages when the process hangs), and systemd's notify socket."""
@@ -90,6 +109,7 @@ def follow(args: argparse.Namespace, pipelines_dir: str, pipeline_name: str) -> 
     """Runs cycles until stopped; the exit code says how it ended (0 stopped, 1 failed, 130 aborted)."""
     stop = Stop()
     stop.install()
+    logging.getLogger("dlt").addFilter(OnceEach())
     session = Session()
     with hold_run_lock(pipelines_dir, pipeline_name):
         pipeline = make_pipeline(pipeline_name, args.destination, args.dataset, "none", pipelines_dir)

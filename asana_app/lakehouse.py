@@ -67,6 +67,8 @@ def check_merges(pipeline: dlt.Pipeline, source: Any, table_format: Optional[str
     caps = pipeline.destination.capabilities()
     cannot: List[str] = []
     for name, resource in source.selected_resources.items():
+        if resource.has_dynamic_table_name:  # follow mode's tables listed whole: replace, never merge
+            continue
         table = resource.compute_table_schema()
         if table.get("write_disposition") != "merge":
             continue

@@ -178,7 +178,7 @@ def sections(project_page: Any, run: SourceRun) -> Iterator[TDataItems]:
     for project in records_of(project_page):
         kept = run.modes.kept_sections(project)
         rows = kept if kept is not None else run.sections.records(sections_of(project))
-        yield run.part("sections", ("sections", "projects"), project["gid"], rows)
+        yield run.part("sections", ("sections", "projects"), project["gid"], rows, kept=kept is not None)
     rest = run.done("sections", ("sections", "projects"), project_page)
     if rest:
         yield rest

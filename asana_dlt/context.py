@@ -157,9 +157,9 @@ class SourceRun:
         """A table listed whole in one call, by parent key (`unchanged.whole_pages`)."""
         return whole_pages(self.unchanged, table, parts, parent, one_by_one)
 
-    def part(self, table: str, feed: Feed, key: str, rows: Rows) -> Rows:
+    def part(self, table: str, feed: Feed, key: str, rows: Rows, kept: bool = False) -> Rows:
         """One parent's part of a table listed whole in many calls: the rows to write now."""
-        return part_rows(self.unchanged, table, feed, key, rows)
+        return part_rows(self.unchanged, table, feed, key, rows, kept)
 
     def done(self, table: str, feed: Feed, page: Any) -> Rows:
         """After a parent's last part (its `Done` page): the rows of the table still to write."""

@@ -107,11 +107,15 @@ class UnchangedTables:
             return None
         return [row for rows in parts.values() for row in rows]
 
-    def part(self, table: str, feed: Feed, key: str, rows: Rows) -> Rows:
-        """One parent's part of a table filled by many calls: the rows to write now (maybe none)."""
+    def part(self, table: str, feed: Feed, key: str, rows: Rows, kept: bool = False) -> Rows:
+        """One parent's part of a table filled by many calls: the rows to write now (maybe none).
+
+        `kept`: the rows are the loaded ones (no event says they changed), read back from the
+        warehouse in another shape: they count as what was written.
+        """
         with self._lock:
             state = self._table(table)
-            state.fingerprints[key] = fingerprint(rows)
+            state.fingerprints[key] = state.written.get(key, "") if kept else fingerprint(rows)
             state.offered[feed] += 1
             if state.writing:
                 out = rows
@@ -180,9 +184,9 @@ def whole_pages(
         yield Done(table, len(rows))
 
 
-def part_rows(gate: Optional[UnchangedTables], table: str, feed: Feed, key: str, rows: Rows) -> Rows:
+def part_rows(gate: Optional[UnchangedTables], table: str, feed: Feed, key: str, rows: Rows, kept: bool = False) -> Rows:
     """One parent's part of a table filled in many calls: the rows to write now."""
-    return rows if gate is None else gate.part(table, feed, key, rows)
+    return rows if gate is None else gate.part(table, feed, key, rows, kept)
 
 
 def done_rows(gate: Optional[UnchangedTables], table: str, feed: Feed, page: Any) -> Rows:

@@ -46,7 +46,8 @@ class Watcher:
     Args:
         client: The session's client (its rate limiter paces these requests with the runs').
         shortest_s: How soon a project whose events showed a change is read again.
-        longest_s: The longest a quiet project waits to be read again.
+        longest_s: The longest a quiet project waits to be read again, however many projects;
+            fewer than the budget reads in that time wait no longer than one round of them.
         clock: Monotonic time, injectable for tests.
     """
 
@@ -76,7 +77,10 @@ class Watcher:
             if status != 200 or (events is not None and events.seen):  # a change, or a token to take again
                 found.workspaces.add(gid)
         now = self.clock()
-        waiting = [p for gid, p in projects.items() if _workspace(p) not in covered and self._due.get(gid, 0.0) <= now]
+        own = [p for p in projects.values() if _workspace(p) not in covered]
+        # A quiet project waits at most as long as the budget takes to read every project once.
+        longest = min(self.longest_s, max(self.shortest_s, len(own) * self.shortest_s / max(1, budget)))
+        waiting = [p for p in own if self._due.get(p["gid"], 0.0) <= now]
         for project in sorted(waiting, key=lambda p: self._due.get(p["gid"], 0.0))[: max(0, budget - found.requests)]:
             found.requests += 1
             entry = stored["projects"].get(project["gid"], {})
@@ -84,12 +88,12 @@ class Watcher:
             changed = events is not None and bool(events.seen or events.reconcile)
             if changed:
                 found.projects.add(project["gid"])
-            self._reschedule(project["gid"], changed, now)
+            self._reschedule(project["gid"], changed, now, longest)
         return found
 
-    def _reschedule(self, gid: str, changed: bool, now: float) -> None:
+    def _reschedule(self, gid: str, changed: bool, now: float, longest: float) -> None:
         interval = self._interval.get(gid, self.shortest_s)
-        interval = self.shortest_s if changed else min(interval * 2, self.longest_s)
+        interval = self.shortest_s if changed else min(interval * 2, longest)
         self._interval[gid] = interval
         self._due[gid] = now + interval
 
