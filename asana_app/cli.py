@@ -22,7 +22,7 @@ from asana_app.options import parse_args, source_arguments
 from asana_app.process_memory import can_fork_steps, cap_malloc_arenas, in_forked_child, tune_gc
 from asana_app.report import closing_line, report
 from asana_app.run_guard import RunError, describe_destination, hold_run_lock, one_line, root_cause
-from asana_app.runs import fetch_once, run_once
+from asana_app.runs import fetch_once, load_package, run_once
 from asana_dlt import asana_source
 
 PIPELINE_NAME = "asana"
@@ -91,7 +91,7 @@ def main(argv: Optional[Sequence[str]] = None, fork_steps: bool = False) -> int:
                     lambda exc: None if isinstance(root_cause(exc), KeyboardInterrupt) else one_line(exc, args.destination),
                 )
                 pipeline = make_pipeline(PIPELINE_NAME, args.destination, args.dataset, args.progress, pipelines_dir)
-                run = (pipeline.load(), loaded)
+                run = (load_package(pipeline, loaded), loaded)
             else:
                 pipeline = start()
                 run = run_once(pipeline, source, args.resources, args.full_refresh, args.table_format)

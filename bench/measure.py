@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import dlt
 
 from asana_app.destinations import duckdb_destination
+from asana_app.runs import load_package
 
 DATASET = "asana_data"
 
@@ -249,7 +250,7 @@ def _forked_run(
     )
     cpu_before = os.times()
     with RssSampler() as sampler:
-        info = loader.load()
+        info = load_package(loader, fetched["rows"])  # as the CLI loads
     cpu_after = os.times()
     wall = time.perf_counter() - started
     steps, step_rss, step_cpu = fetched["steps"]
