@@ -16,8 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Set
 
-from .events import read_project_events, read_stream
+from .events import ProjectEvents, read_project_events, read_stream
 from .helpers import AsanaClient
+
+ReadProject = Callable[[Dict[str, Any], Optional[str]], Optional[ProjectEvents]]
+ReadWorkspace = Callable[[str, Optional[str]], "tuple[int, Optional[ProjectEvents]]"]
 
 WORKSPACE_PREFIX = "workspace:"
 
@@ -49,12 +52,24 @@ class Watcher:
         longest_s: The longest a quiet project waits to be read again, however many projects;
             fewer than the budget reads in that time wait no longer than one round of them.
         clock: Monotonic time, injectable for tests.
+        read_project: Reads a project's events from a token (Asana's, through `client`, unless given).
+        read_workspace: Reads a workspace's events from a token (likewise).
     """
 
     def __init__(
-        self, client: AsanaClient, shortest_s: float, longest_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        client: Optional[AsanaClient],
+        shortest_s: float,
+        longest_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        read_project: Optional[ReadProject] = None,
+        read_workspace: Optional[ReadWorkspace] = None,
     ) -> None:
-        self.client, self.shortest_s, self.longest_s, self.clock = client, shortest_s, longest_s, clock
+        self.shortest_s, self.longest_s, self.clock = shortest_s, longest_s, clock
+        self.read_project: ReadProject = read_project or (lambda project, sync: read_project_events(client, project, sync))  # type: ignore[arg-type]
+        self.read_workspace: ReadWorkspace = read_workspace or (
+            lambda gid, sync: read_stream(client, f"/workspaces/{gid}/events", {}, sync, f"GET /workspaces/{gid}/events")  # type: ignore[arg-type]
+        )
         self._due: Dict[str, float] = {}
         self._interval: Dict[str, float] = {}
 
@@ -72,8 +87,7 @@ class Watcher:
             if found.requests >= budget:
                 return found
             found.requests += 1
-            status, events = read_stream(self.client, f"/workspaces/{gid}/events", {}, stored["workspaces"][gid]["sync"],
-                                         f"GET /workspaces/{gid}/events")
+            status, events = self.read_workspace(gid, stored["workspaces"][gid]["sync"])
             if status != 200 or (events is not None and events.seen):  # a change, or a token to take again
                 found.workspaces.add(gid)
         now = self.clock()
@@ -81,15 +95,22 @@ class Watcher:
         # A quiet project waits at most as long as the budget takes to read every project once.
         longest = min(self.longest_s, max(self.shortest_s, len(own) * self.shortest_s / max(1, budget)))
         waiting = [p for p in own if self._due.get(p["gid"], 0.0) <= now]
-        for project in sorted(waiting, key=lambda p: self._due.get(p["gid"], 0.0))[: max(0, budget - found.requests)]:
+        for project in sorted(waiting, key=lambda p: self._priority(p["gid"], now, longest))[: max(0, budget - found.requests)]:
             found.requests += 1
             entry = stored["projects"].get(project["gid"], {})
-            events = read_project_events(self.client, project, entry.get("sync"))
+            events = self.read_project(project, entry.get("sync"))
             changed = events is not None and bool(events.seen or events.reconcile)
             if changed:
                 found.projects.add(project["gid"])
             self._reschedule(project["gid"], changed, now, longest)
         return found
+
+    def _priority(self, gid: str, now: float, longest: float) -> "tuple[int, float, float]":
+        """Starved projects first (overdue by more than the longest wait: a busy organization
+        never keeps a quiet project from being read), then the busiest (shortest interval),
+        then the longest overdue."""
+        due = self._due.get(gid, 0.0)
+        return (0 if now - due > longest else 1, self._interval.get(gid, self.shortest_s), due)
 
     def _reschedule(self, gid: str, changed: bool, now: float, longest: float) -> None:
         interval = self._interval.get(gid, self.shortest_s)

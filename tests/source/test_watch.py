@@ -1,0 +1,113 @@
+"""Which streams a follow-mode watch reads, and what it reports, as tables of cases without HTTP.
+
+A `Watcher` reads events from the tokens the last load stored, busiest projects first, within a
+budget per watch; here its reads are fakes that say which projects changed, on a fake clock.
+"""
+
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+import pytest
+
+from asana_dlt.events import ProjectEvents
+from asana_dlt.watch import Watcher
+
+WS, OTHER = "w1", "w2"
+
+
+def project(gid: str, workspace: str = WS) -> Dict[str, Any]:
+    return {"gid": gid, "name": gid, "workspace": {"gid": workspace}}
+
+
+class Fake:
+    """Asana's streams: which projects (or workspaces) have events now, and every read made."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.changed: Set[str] = set()
+        self.expired: Set[str] = set()
+        self.reads: List[str] = []
+
+    def project(self, record: Dict[str, Any], sync: Optional[str]) -> Optional[ProjectEvents]:
+        self.reads.append(record["gid"])
+        if record["gid"] in self.expired:
+            return ProjectEvents(sync="fresh", reconcile="its sync token expired")
+        return ProjectEvents(sync="next", seen=1 if record["gid"] in self.changed else 0)
+
+    def workspace(self, gid: str, sync: Optional[str]) -> Tuple[int, Optional[ProjectEvents]]:
+        self.reads.append(gid)
+        return 200, ProjectEvents(sync="next", seen=1 if gid in self.changed else 0)
+
+
+def watcher(fake: Fake, interval: float = 5.0, longest: float = 300.0) -> Watcher:
+    return Watcher(None, interval, longest, clock=lambda: fake.now, read_project=fake.project, read_workspace=fake.workspace)
+
+
+def stored(workspace_tokens: Dict[str, str]) -> Dict[str, Dict[str, Any]]:
+    return {"projects": {}, "workspaces": {gid: {"sync": token} for gid, token in workspace_tokens.items()}}
+
+
+CASES = [
+    # (case, workspace tokens, projects, changed, budget, expected projects, expected workspaces, reads)
+    ("a workspace with its own events: one read, none per project", {WS: "t"}, ["p1", "p2"], set(), 10, set(), set(), [WS]),
+    ("its events show a change", {WS: "t"}, ["p1", "p2"], {WS}, 10, set(), {WS}, [WS]),
+    ("per project: every project read when the budget allows", {}, ["p1", "p2", "p3"], {"p2"}, 10, {"p2"}, set(), ["p1", "p2", "p3"]),
+    ("the budget caps the reads", {}, ["p1", "p2", "p3"], {"p3"}, 2, set(), set(), ["p1", "p2"]),
+    ("an expired token counts as a change", {}, ["p1"], {"expired:p1"}, 10, {"p1"}, set(), ["p1"]),
+    ("mixed: the workspace's events for its projects, reads for the others", {OTHER: "t"}, ["p1", "x:p2"], {"p1"}, 10,
+     {"p1"}, set(), [OTHER, "p1"]),
+]
+
+
+@pytest.mark.parametrize("case, tokens, gids, changed, budget, projects, workspaces, reads", CASES, ids=[c[0] for c in CASES])
+def test_one_watch(
+    case: str, tokens: Dict[str, str], gids: List[str], changed: Set[str], budget: int,
+    projects: Set[str], workspaces: Set[str], reads: List[str],
+) -> None:
+    fake = Fake()
+    fake.changed = {g for g in changed if not g.startswith("expired:")}
+    fake.expired = {g.split(":", 1)[1] for g in changed if g.startswith("expired:")}
+    records = {}
+    for gid in gids:
+        workspace, _, name = gid.rpartition(":")
+        records[name] = project(name, OTHER if workspace == "x" else WS)
+    found = watcher(fake).watch(stored(tokens), records, budget)
+    assert (found.projects, found.workspaces, fake.reads) == (projects, workspaces, reads), case
+    assert found.requests == len(reads)
+
+
+def test_the_busiest_projects_are_read_most_often() -> None:
+    """Twenty projects, a budget of three reads a watch: the one that keeps changing is read every
+    watch; the quiet ones wait longer and longer, up to one round of the budget (about 33 s)."""
+    fake = Fake()
+    fake.changed = {"p00"}
+    records = {f"p{i:02d}": project(f"p{i:02d}") for i in range(20)}
+    watch = watcher(fake)
+    for _ in range(200):  # 1,000 s of watches every 5 s
+        watch.watch(stored({}), records, budget=3)
+        fake.now += 5.0
+    counts = {gid: fake.reads.count(gid) for gid in records}
+    quiet = [counts[gid] for gid in records if gid != "p00"]
+    assert counts["p00"] >= 180 and counts["p00"] > 4 * max(quiet), counts  # nearly every watch: it keeps changing
+    assert all(20 <= n <= 40 for n in quiet), counts  # every 25 to 50 s: 1,000 s / ~33 s
+    assert sum(counts.values()) <= 3 * 200  # never over the budget
+
+
+def test_a_quiet_project_that_changes_is_read_every_watch_again() -> None:
+    """Sixteen projects, one read a watch: a quiet one waits longer and longer (up to 80 s), then
+    is read at every watch once its events show a change."""
+    fake = Fake()
+    records = {f"p{i:02d}": project(f"p{i:02d}") for i in range(16)}
+    watch = watcher(fake, longest=80.0)
+    for _ in range(60):  # 300 s
+        watch.watch(stored({}), records, budget=1)
+        fake.now += 5.0
+    before = fake.reads.count("p03")
+    assert before <= 8  # about every 80 s once quiet, not every 5 s
+    fake.changed = {"p03"}
+    while fake.reads.count("p03") == before:  # its next read, at most about 80 s away
+        watch.watch(stored({}), records, budget=1)
+        fake.now += 5.0
+    for _ in range(4):
+        watch.watch(stored({}), records, budget=1)
+        fake.now += 5.0
+    assert fake.reads.count("p03") == before + 5  # then read at every watch
