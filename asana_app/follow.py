@@ -110,7 +110,6 @@ def follow(args: argparse.Namespace, pipelines_dir: str, pipeline_name: str) -> 
     stop = Stop()
     stop.install()
     logging.getLogger("dlt").addFilter(OnceEach())
-    session = Session()
     with hold_run_lock(pipelines_dir, pipeline_name):
         pipeline = make_pipeline(pipeline_name, args.destination, args.dataset, "none", pipelines_dir)
         health = Health(args.health_file or os.path.join(pipelines_dir, f"{pipeline_name}.follow.json"))
@@ -120,54 +119,87 @@ def follow(args: argparse.Namespace, pipelines_dir: str, pipeline_name: str) -> 
             f" {args.follow_full_every:g} min; heartbeat in {health.path}; stop with SIGTERM or Ctrl-C."
         )
         _notify("READY=1")
-        return _loop(args, pipeline, session, stop, health)
-
-
-def _loop(args: argparse.Namespace, pipeline: dlt.Pipeline, session: Session, stop: Stop, health: Health) -> int:
-    watcher: Optional[Watcher] = None
-    last_full = float("-inf")
-    while not stop.requested.is_set():
-        full = time.monotonic() - last_full >= args.follow_full_every * 60
-        watched = Watched()
-        if not full and watcher is not None:
-            budget = _budget(args, session)
-            watched = watcher.watch(stored_entries(pipeline.state), session.projects, budget)
-            health.beat(watch_requests=watched.requests)
-            if not watched.changed():
-                if stop.wait(args.follow_interval):
-                    break
-                continue
-        started = time.monotonic()
-        session.full = full
-        session.targets = _targets(pipeline, session, watched, full)
         try:
-            source = asana_source(session=session, **source_arguments(args))
-            info, loaded = run_once(pipeline, source, args.resources, False, args.table_format)
-        except BaseException as exc:  # one line per failed cycle; a rejected token or an abort ends it
-            session.abandoned()
-            if isinstance(root_cause(exc), KeyboardInterrupt):
-                print("error: interrupted during a cycle; nothing of it was loaded, and the next start resumes.", file=sys.stderr)
+            return Follower(args, pipeline, stop, health).run()
+        except BaseException as exc:
+            if isinstance(root_cause(exc), KeyboardInterrupt):  # a second signal: the cycle is abandoned
+                print("error: interrupted during a cycle; nothing of it was loaded, and the next start resumes.",
+                      file=sys.stderr)
                 return 130
-            line = one_line(exc, args.destination)
-            health.beat(failed_cycles=health.status["failed_cycles"] + 1, last_error=line)
-            if isinstance(root_cause(exc), AsanaAuthError) or isinstance(exc, AsanaAuthError):
-                print(f"error: {line}", file=sys.stderr)
-                return 1
-            print(f"error in a cycle (nothing of it was loaded; the next one retries): {line}", file=sys.stderr)
-            if stop.wait(args.follow_interval):
-                break
-            continue
+            raise
+
+
+class Follower:
+    """The loop: watch, and a cycle when the watch saw a change or a full cycle is due."""
+
+    def __init__(self, args: argparse.Namespace, pipeline: dlt.Pipeline, stop: Stop, health: Health) -> None:
+        self.args, self.pipeline, self.stop, self.health = args, pipeline, stop, health
+        self.session = Session()
+        self.watcher: Optional[Watcher] = None
+        self.last_full = float("-inf")
+
+    def run(self) -> int:
+        while not self.stop.requested.is_set():
+            full = time.monotonic() - self.last_full >= self.args.follow_full_every * 60
+            watched = Watched()
+            if not full and self.watcher is not None:
+                watched, failed = self._watch()
+                if failed is not None:
+                    return failed
+                if not watched.changed():
+                    self.stop.wait(self.args.follow_interval)
+                    continue
+            failed = self._cycle(full, watched)
+            if failed is not None:
+                return failed
+        print(f"Stopped following after {self.health.status['cycles']} cycle(s) ({self.stop.name or 'stop'});"
+              " the next start resumes from the last load.")
+        return 0
+
+    def _watch(self) -> "tuple[Watched, Optional[int]]":
+        """One watch; a rejected token ends following, any other failure waits and watches again."""
+        assert self.watcher is not None
+        try:
+            watched = self.watcher.watch(stored_entries(self.pipeline.state), self.session.projects, _budget(self.args, self.session))
+        except Exception as exc:
+            return Watched(), self._failed(exc, "reading events")
+        self.health.beat(watch_requests=watched.requests)
+        return watched, None
+
+    def _cycle(self, full: bool, watched: Watched) -> Optional[int]:
+        """One load; None to go on, or the exit code when it must end."""
+        started = time.monotonic()
+        session = self.session
+        session.full, session.targets = full, _targets(self.pipeline, session, watched, full)
+        try:
+            source = asana_source(session=session, **source_arguments(self.args))
+            _info, loaded = run_once(self.pipeline, source, self.args.resources, False, self.args.table_format)
+        except Exception as exc:
+            session.abandoned()
+            return self._failed(exc, "a cycle (nothing of it was loaded)")
         session.committed()
         if full:
-            last_full = started
-        if watcher is None:
-            watcher = Watcher(session.current_client(), args.follow_interval, LONGEST_WAIT_S)
-        line = _cycle_line(health.status["cycles"] + 1, full, watched, loaded, time.monotonic() - started)
+            self.last_full = started
+        if self.watcher is None:
+            self.watcher = Watcher(session.current_client(), self.args.follow_interval, LONGEST_WAIT_S)
+        line = _cycle_line(self.health.status["cycles"] + 1, full, watched, loaded, time.monotonic() - started)
         print(line)
-        health.beat(cycles=health.status["cycles"] + 1, last_cycle=line, last_cycle_at=_now())
-    print(f"Stopped following after {health.status['cycles']} cycle(s) ({stop.name or 'stop'}); the next start resumes"
-          " from the last load.")
-    return 0
+        self.health.beat(cycles=self.health.status["cycles"] + 1, last_cycle=line, last_cycle_at=_now())
+        return None
+
+    def _failed(self, exc: BaseException, what: str) -> Optional[int]:
+        """A rejected token ends following with its one line (exit 1); anything else is one line,
+        and the next watch or cycle tries again."""
+        if isinstance(root_cause(exc), KeyboardInterrupt):  # dlt wraps the second signal's interrupt
+            raise KeyboardInterrupt from exc
+        line = one_line(exc, self.args.destination)
+        self.health.beat(failed_cycles=self.health.status["failed_cycles"] + 1, last_error=line)
+        if isinstance(root_cause(exc), AsanaAuthError) or isinstance(exc, AsanaAuthError):
+            print(f"error: {line}", file=sys.stderr)
+            return 1
+        print(f"error in {what}; following goes on: {line}", file=sys.stderr)
+        self.stop.wait(self.args.follow_interval)
+        return None
 
 
 def _budget(args: argparse.Namespace, session: Session) -> int:

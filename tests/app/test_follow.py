@@ -1,0 +1,183 @@
+"""Follow mode (`--follow`) as a service runs it: a process of its own, stopped by signals.
+
+Each test starts the CLI against the simulator and follows its heartbeat file (waiting for a
+condition, never for time to pass): it loads what changes while it runs, holds the run lock for
+its life, stops on SIGTERM after the cycle in progress with one line, ends with one line on a
+revoked token, and, killed with SIGKILL at moments drawn at random, loses and duplicates
+nothing: the warehouse mirrors Asana once the edits stop.
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import dlt
+import pytest
+
+from asana_sim import AsanaSim, SimConfig
+from tests.conftest import cli_subprocess_env, rows
+from tests.source import test_mirror as mirror
+
+REPO = Path(__file__).resolve().parents[2]
+POSTGRES = os.environ.get("ASANA_DLT_TEST_POSTGRES")
+TOKEN = "follow-token-7d2a41"
+
+
+class Following:
+    """The CLI in follow mode, in its own process, its output in one log file."""
+
+    def __init__(self, tmp_path: Path, sim: AsanaSim, *extra: str, env: Optional[Dict[str, str]] = None) -> None:
+        self.tmp_path, self.sim = tmp_path, sim
+        self.pipelines = tmp_path / "pipelines"
+        self.health = self.pipelines / "asana.follow.json"
+        self.log_path = tmp_path / "follow.log"
+        self.env = env or cli_subprocess_env(tmp_path, sim.base_url, sim.token)
+        self.cmd = [sys.executable, str(REPO / "asana_dlt_pipeline.py"), "--follow", "--follow-interval", "0.2",
+                    "--pipelines-dir", str(self.pipelines), "--progress", "none", *extra]
+        self.process: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
+
+    def start(self) -> "Following":
+        log = open(self.log_path, "a", encoding="utf-8")
+        self.process = subprocess.Popen(self.cmd, cwd=self.tmp_path, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def status(self) -> Dict[str, Any]:
+        try:
+            return json.loads(self.health.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def wait_for(self, condition: Callable[[Dict[str, Any]], bool], what: str, timeout: float = 90) -> Dict[str, Any]:
+        """Waits until the heartbeat shows the condition (or the process ended)."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.status()
+            if status.get("pid") == self.process.pid and condition(status):
+                return status
+            assert self.process.poll() is None, f"follow mode ended while waiting for {what}:\n{self.log()[-3000:]}"
+            time.sleep(0.05)  # waiting for a condition, not for time to pass
+        raise AssertionError(f"no {what} within {timeout} s:\n{self.log()[-3000:]}")
+
+    def cycles(self) -> int:
+        return int(self.status().get("cycles", 0)) if self.process and self.status().get("pid") == self.process.pid else 0
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=120)
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8") if self.log_path.exists() else ""
+
+    def pipeline(self) -> dlt.Pipeline:
+        return dlt.attach("asana", pipelines_dir=str(self.pipelines))
+
+
+def config(**kw: Any) -> SimConfig:
+    return SimConfig(seed=11, tasks=40, projects=3, subtask_share=0.4, multi_home_share=0.15, documented_modified_at=True, **kw)
+
+
+@pytest.mark.parametrize("plan", ["polling", "workspace-events"])
+def test_follow_loads_each_change_and_stops_on_sigterm_after_its_cycle(tmp_path: Path, plan: str) -> None:
+    events = plan == "workspace-events"
+    with AsanaSim(token=TOKEN, config=config(workspace_events=events, search=events, premium=events)) as sim:
+        following = Following(tmp_path, sim).start()
+        following.wait_for(lambda s: s.get("cycles", 0) >= 1, "first cycle")
+        # The run lock is held for the process's life: a scheduled run meanwhile is refused.
+        other = subprocess.run([sys.executable, str(REPO / "asana_dlt_pipeline.py"), "--pipelines-dir", str(following.pipelines),
+                                "--progress", "none"], cwd=tmp_path, env=following.env, capture_output=True, text=True, timeout=60)
+        assert other.returncode == 1 and "another run (pid" in other.stderr, other.stderr
+        api = mirror.Api(sim)
+        task = next(t for t in sim.store.all("task") if t["projects"] and t["parent"] is None)
+        name = f"renamed while following {uuid.uuid4().hex[:6]}"
+        done = following.cycles()
+        api.send("PUT", f"/tasks/{task['gid']}", {"name": name})
+        api.send("POST", f"/tasks/{task['gid']}/stories", {"text": "a comment while following"})
+        following.wait_for(lambda s: s.get("cycles", 0) > done and "tasks" in s.get("last_cycle", ""), "a cycle with the change")
+        assert following.stop() == 0
+        log = following.log().strip().splitlines()
+        assert log[-1].startswith("Stopped following after") and "(SIGTERM)" in log[-1], log[-3:]
+        assert not any("Traceback" in line for line in log)
+        pipeline = following.pipeline()
+        assert rows(pipeline, f"SELECT name FROM tasks WHERE gid = '{task['gid']}'") == [(name,)]
+        assert rows(pipeline, "SELECT count(*) FROM stories WHERE text = 'a comment while following'") == [(1,)]
+        mirror.assert_mirror(pipeline, sim, "after following")
+
+
+def test_a_token_revoked_while_following_ends_it_with_one_line(tmp_path: Path) -> None:
+    with AsanaSim(token=TOKEN, config=config()) as sim:
+        following = Following(tmp_path, sim).start()
+        following.wait_for(lambda s: s.get("cycles", 0) >= 1, "first cycle")
+        sim._app.token = "another-token"  # revoked in Asana: every request now answers 401
+        assert following.process is not None
+        assert following.process.wait(timeout=60) == 1
+        log = following.log().strip().splitlines()
+        assert log[-1].startswith("error: Asana rejected the access token (401"), log[-3:]
+        assert "Traceback" not in following.log()
+        assert TOKEN not in following.log() and TOKEN not in following.health.read_text()  # never printed
+
+
+def _edit(api: mirror.Api, sim: AsanaSim, rng: random.Random, n: int) -> None:
+    """One ordinary edit: a rename, a completion, a comment, a new subtask or a deleted task."""
+    tasks = [t for t in sim.store.all("task") if t["projects"] or t["parent"]]
+    task = rng.choice(tasks)
+    kind = n % 5
+    if kind == 0:
+        api.send("PUT", f"/tasks/{task['gid']}", {"name": f"edit {n}"})
+    elif kind == 1:
+        api.send("PUT", f"/tasks/{task['gid']}", {"completed": not task["completed"]})
+    elif kind == 2:
+        api.send("POST", f"/tasks/{task['gid']}/stories", {"text": f"comment {n}"})
+    elif kind == 3:
+        api.send("POST", f"/tasks/{task['gid']}/subtasks", {"name": f"subtask {n}"})
+    elif len(tasks) > 20:
+        api.send("DELETE", f"/tasks/{task['gid']}")
+
+
+@pytest.mark.parametrize("destination", [
+    "duckdb",
+    pytest.param("postgres", marks=pytest.mark.skipif(not POSTGRES, reason="set ASANA_DLT_TEST_POSTGRES (as .ci/run does)")),
+])
+def test_killed_at_random_moments_the_next_start_goes_on_and_nothing_is_lost(
+    tmp_path: Path, destination: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(20261205)
+    dataset = f"asana_follow_{uuid.uuid4().hex[:8]}"
+    with AsanaSim(token=TOKEN, config=config()) as sim:
+        env = dict(cli_subprocess_env(tmp_path, sim.base_url, sim.token))
+        extra = ["--destination", destination, "--dataset", dataset]
+        if destination == "postgres":
+            env["DESTINATION__POSTGRES__CREDENTIALS"] = POSTGRES or ""
+            monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", POSTGRES or "")  # to read it back here
+        following = Following(tmp_path, sim, *extra, env=env)
+        api, edits = mirror.Api(sim), 0
+        try:
+            for kill in range(4):
+                following.start()
+                following.wait_for(lambda s: True, "the process's first heartbeat")
+                for _ in range(rng.randint(2, 5)):  # edits while it follows, then SIGKILL at a random moment
+                    _edit(api, sim, rng, edits)
+                    edits += 1
+                    time.sleep(rng.uniform(0.0, 0.6))  # a random moment to kill at, not a wait for something
+                assert following.stop(signal.SIGKILL) == -signal.SIGKILL
+            following.start()
+            done = following.wait_for(lambda s: s.get("cycles", 0) >= 1, "a cycle after the last start")["cycles"]
+            _edit(api, sim, rng, edits)
+            following.wait_for(lambda s: s.get("cycles", 0) > done, "the last edit's cycle")
+            assert following.stop() == 0
+            pipeline = following.pipeline()
+            mirror.assert_mirror(pipeline, sim, f"after {edits + 1} edits and 4 kills")
+        finally:
+            if following.process and following.process.poll() is None:
+                following.stop(signal.SIGKILL)
+            if destination == "postgres":
+                with following.pipeline().sql_client() as client:
+                    client.drop_dataset()
