@@ -168,7 +168,7 @@ class Follower:
 
     def _cycle(self, full: bool, watched: Watched) -> Optional[int]:
         """One load; None to go on, or the exit code when it must end."""
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), _cpu_s()
         session = self.session
         session.full, session.targets = full, _targets(self.pipeline, session, watched, full)
         try:
@@ -182,9 +182,10 @@ class Follower:
             self.last_full = started
         if self.watcher is None:
             self.watcher = Watcher(session.current_client(), self.args.follow_interval, LONGEST_WAIT_S)
-        line = _cycle_line(self.health.status["cycles"] + 1, full, watched, loaded, time.monotonic() - started)
+        line = _cycle_line(self.health.status["cycles"] + 1, full, watched, loaded, time.monotonic() - started,
+                           _cpu_s() - cpu_started)
         print(line)
-        self.health.beat(cycles=self.health.status["cycles"] + 1, last_cycle=line, last_cycle_at=_now())
+        self.health.beat(cycles=self.health.status["cycles"] + 1, last_cycle=line, last_cycle_at=_now(), rss_mb=_rss_mb())
         return None
 
     def _failed(self, exc: BaseException, what: str) -> Optional[int]:
@@ -233,12 +234,29 @@ def _stale(entry: Dict[str, Any]) -> bool:
     return bool((pendulum.now("UTC") - pendulum.parse(loaded_at)).total_seconds() >= TOKEN_REFRESH_S)
 
 
-def _cycle_line(number: int, full: bool, watched: Watched, loaded: Dict[str, int], seconds: float) -> str:
-    """One log line per cycle: why it ran and what changed."""
+def _cycle_line(number: int, full: bool, watched: Watched, loaded: Dict[str, int], seconds: float, cpu_s: float) -> str:
+    """One log line per cycle: why it ran, what changed, and what it cost (wall and CPU time)."""
     changed = {t: n for t, n in sorted(loaded.items()) if n and not t.startswith("_dlt")}
     what = ", ".join(f"{t} {n}" for t, n in changed.items()) or "nothing changed"
-    why = "full" if full else f"events of {len(watched.projects) + len(watched.workspaces)} project(s)/workspace(s)"
-    return f"{_now()} cycle {number} ({why}): {what}; {seconds:.1f} s"
+    why = "full" if full else "events of " + ", ".join(
+        f"{n} {kind}{'s' if n != 1 else ''}" for n, kind in ((len(watched.projects), "project"), (len(watched.workspaces), "workspace")) if n
+    )
+    return f"{_now()} cycle {number} ({why}): {what}; {seconds:.1f} s, CPU {cpu_s:.1f} s"
+
+
+def _cpu_s() -> float:
+    """CPU time of this process and its finished children (user and system)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def _rss_mb() -> float:
+    """This process's resident memory now (0 where /proc is missing): flat over days, or a leak."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            return round(int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _now() -> str:

@@ -33,6 +33,8 @@ class Target:
             value = f"{self.figure:.2f}%"
         elif self.unit == "MB":
             value = f"{self.figure:,.0f}MB"
+        elif self.unit == "s":
+            value = f"{self.figure:.2f}s"
         else:
             value = f"{self.figure:.3f}x"
         limit = f"{self.limit:,.0f}MB" if self.unit == "MB" else f"{self.limit:g}{self.unit}"

@@ -81,6 +81,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--big-org-modes", default=None, metavar="MODES",
                         help="big-org: comma-separated change-capture modes to run (default: polling,"
                         "project-events,workspace); polling at full size takes most of the scenario's time")
+    parser.add_argument("--freshness-modes", default=None, metavar="MODES",
+                        help="freshness: comma-separated modes (default: workspace,project-events,project-events-big)")
+    parser.add_argument("--freshness-minutes", type=float, default=None, metavar="M",
+                        help="freshness: minutes of edits per mode instead of 10")
+    parser.add_argument("--follow-cycles", type=int, default=None, metavar="N",
+                        help="follow-idle: idle cycles instead of 100 (memory over a long life)")
     return parser.parse_args(argv)
 
 
@@ -215,6 +221,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.big_org_tasks,
         args.big_org_modes.split(",") if args.big_org_modes else None,
         args.full_quota_tasks,
+        args.freshness_modes.split(",") if args.freshness_modes else None,
+        args.freshness_minutes,
+        args.follow_cycles,
     )
     rows: List[Row] = []
     try:

@@ -8,7 +8,8 @@ their sizes are `sizes`. `run_scenario(bench, name)` runs one by its command-lin
 from typing import Callable, Dict, List
 
 from bench.results import Row
-from bench.scenarios import backfill, big_org, cpu, delta, export, formats, full_quota, incremental, latency, memory
+from bench.scenarios import (backfill, big_org, cpu, delta, export, follow_idle, formats, freshness, full_quota, incremental,
+                             latency, memory)
 from bench.scenarios.harness import Bench
 from bench.scenarios.sizes import FORMATS, FULL, QUICK, Sizes
 
@@ -24,10 +25,12 @@ RUNNERS: Dict[str, Callable[[Bench], List[Row]]] = {
     "big-org": big_org.run,
     "export": export.run,
     "backfill": backfill.run,
+    "follow-idle": follow_idle.run,
+    "freshness": freshness.run,
 }
 # What runs without --scenario, and what runs only when asked for.
 SCENARIOS = ("full-quota", "latency", "incremental", "cpu", "memory")
-EXTRA_SCENARIOS = ("formats", "delta", "big-org", "export", "backfill")
+EXTRA_SCENARIOS = ("formats", "delta", "big-org", "export", "backfill", "follow-idle", "freshness")
 
 __all__ = ["Bench", "EXTRA_SCENARIOS", "FORMATS", "FULL", "QUICK", "RUNNERS", "SCENARIOS", "Sizes", "run_scenario"]
 

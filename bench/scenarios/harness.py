@@ -21,7 +21,7 @@ from bench.bounds import KINDS, full_load_bound, kind_of, requests_by_kind
 from bench.floor import listings_from_log
 from bench.procs import ChildOutcome, run_child
 from bench.results import Row
-from bench.scenarios.sizes import BIG_ORG_MODES, WITHOUT_STORIES, Sizes
+from bench.scenarios.sizes import BIG_ORG_MODES, FRESHNESS_MODES, WITHOUT_STORIES, Sizes
 
 TOKEN = "bench-token"
 PIPELINE = "asana_bench"
@@ -85,6 +85,9 @@ class Bench:
         big_org_modes: The change-capture modes big-org runs (None: all of `BIG_ORG_MODES`).
         full_quota_tasks: Tasks of the full-quota scenario instead of the size's (the issue's
             100k at 1,500/min takes about 105 minutes, so it is asked for, not the default).
+        freshness_modes: The freshness scenario's modes (None: all of `FRESHNESS_MODES`).
+        freshness_minutes: Minutes of edits per freshness mode instead of the size's.
+        follow_cycles: follow-idle's idle cycles instead of the size's (memory over a long life).
     """
 
     def __init__(
@@ -100,6 +103,9 @@ class Bench:
         big_org_tasks: Optional[int] = None,
         big_org_modes: Optional[List[str]] = None,
         full_quota_tasks: Optional[int] = None,
+        freshness_modes: Optional[List[str]] = None,
+        freshness_minutes: Optional[float] = None,
+        follow_cycles: Optional[int] = None,
     ) -> None:
         self.sizes = sizes
         self.loader_format = loader_format
@@ -114,6 +120,11 @@ class Bench:
             raise ValueError(f"unknown big-org mode(s) {', '.join(sorted(unknown))}: use {', '.join(BIG_ORG_MODES)}")
         self.big_org_modes = list(big_org_modes or BIG_ORG_MODES)
         self.full_quota_tasks = full_quota_tasks
+        self.freshness_modes = list(freshness_modes or FRESHNESS_MODES)
+        unknown = set(self.freshness_modes) - set(FRESHNESS_MODES)
+        if unknown:
+            raise ValueError(f"unknown freshness mode(s) {', '.join(sorted(unknown))}: use {', '.join(FRESHNESS_MODES)}")
+        self.freshness_minutes, self.follow_cycles = freshness_minutes, follow_cycles
         self._tmp = tempfile.TemporaryDirectory(prefix="asana-bench-")
         self._counter = itertools.count(1)
         self.large_runs: Dict[Tuple[int, Optional[str]], SourceRun] = {}
