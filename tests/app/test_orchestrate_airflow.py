@@ -55,6 +55,14 @@ def table_count(env: Dict[str, str], table: str) -> int:
         return conn.execute(f"SELECT count(*) FROM asana_data.{table}").fetchone()[0]
 
 
+def test_the_schedule_is_daily_unless_asana_dlt_schedule_says_otherwise(airflow_env: Dict[str, str]) -> None:
+    code = "from orchestrate.airflow_dag import asana_load_dag as d; print(d.schedule)"
+    for value, expected in (("", "0 6 * * *"), ("*/5 * * * *", "*/5 * * * *")):
+        done = subprocess.run([sys.executable, "-c", code], env={**airflow_env, "ASANA_DLT_SCHEDULE": value},
+                              cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == expected, done.stderr[-2000:]
+
+
 def test_dag_loads_and_a_fresh_worker_resumes(airflow_env: Dict[str, str]) -> None:
     with AsanaSim(token=TOKEN, config=SimConfig(seed=19, tasks=40, projects=3)) as sim:
         first = dags_test(airflow_env, sim, "2026-06-01")

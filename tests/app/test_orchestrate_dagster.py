@@ -3,6 +3,9 @@
 Needs requirements-dagster.txt; skips without it (`.ci/run` runs it in the extras' virtualenv).
 """
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -16,6 +19,7 @@ from asana_sim import AsanaSim, SimConfig  # noqa: E402
 from tests.conftest import counts, point_cli_at  # noqa: E402
 
 TOKEN = "dagster-test-token-81be"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -45,6 +49,14 @@ def test_asset_lineage_follows_the_resources() -> None:
     assert AssetKey(["asana", "stories"]) in asana_assets.keys
     (schedule,) = defs.schedules
     assert schedule.cron_schedule == "0 6 * * *" and schedule.job.name == "asana_daily"
+
+
+def test_the_schedule_is_daily_unless_asana_dlt_schedule_says_otherwise() -> None:
+    code = "from orchestrate.dagster_defs import defs; print(next(iter(defs.schedules)).cron_schedule)"
+    for value, expected in (("", "0 6 * * *"), ("*/5 * * * *", "*/5 * * * *")):
+        done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "ASANA_DLT_SCHEDULE": value},
+                              cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == expected, done.stderr[-2000:]
 
 
 def test_materialize_loads_the_simulator_with_row_counts(sim: AsanaSim) -> None:
