@@ -42,6 +42,11 @@ from asana_dlt.watch import Watched, Watcher
 LONGEST_WAIT_S = 300.0
 # Share of the quota the watches may spend; the cycles' own requests need the rest.
 WATCH_SHARE = 0.8
+# Share of the quota over one full-cycle interval that each table listed per parent (a project's
+# custom field settings, memberships, status updates, task templates) may spend in a full cycle:
+# in a big organization the rest are kept from earlier cycles, the least recently listed read
+# first, so a full cycle takes seconds, not minutes, and every part is read again within the hour.
+PER_PARENT_TABLE_SHARE = 0.025
 # A project not loaded for this long is read by the next full cycle, so its events token never
 # expires (Asana keeps them about a day).
 TOKEN_REFRESH_S = 6 * 3600
@@ -171,6 +176,7 @@ class Follower:
         started, cpu_started = time.monotonic(), _cpu_s()
         session = self.session
         session.full, session.targets = full, _targets(self.pipeline, session, watched, full)
+        session.parts_per_run = _parts_per_run(self.args, session)
         try:
             source = asana_source(session=session, **source_arguments(self.args))
             _info, loaded = run_once(self.pipeline, source, self.args.resources, False, self.args.table_format)
@@ -207,6 +213,12 @@ def _budget(args: argparse.Namespace, session: Session) -> int:
     """Requests one watch may spend: its share of the quota over one interval (at least one)."""
     rpm = session.requests_per_minute
     return max(1, int(rpm / 60 * args.follow_interval * WATCH_SHARE)) if rpm else 1_000_000
+
+
+def _parts_per_run(args: argparse.Namespace, session: Session) -> Optional[int]:
+    """Parents' parts of each per-parent table a full cycle lists (None: all; no quota, no limit)."""
+    rpm = session.requests_per_minute
+    return max(10, int(rpm * args.follow_full_every * PER_PARENT_TABLE_SHARE)) if rpm else None
 
 
 def _targets(pipeline: dlt.Pipeline, session: Session, watched: Watched, full: bool) -> Optional[Set[str]]:

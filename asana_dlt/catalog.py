@@ -184,15 +184,26 @@ class Catalog:
         if self.unchanged is not None and not self.unchanged.session.full:
             return  # a session's run for changed tasks: kept as last written until its next full run
         table = endpoint.table or endpoint.name
-        parts = {str(r["gid"]): [row for page in self._per_parent(endpoint, r) for row in page] for r in records_of(parent_data)}
+        records = records_of(parent_data)
         if endpoint.parent not in MANY_CALL_PARENTS:
+            parts = {str(r["gid"]): [row for page in self._per_parent(endpoint, r) for row in page] for r in records}
             yield from whole_pages(self.unchanged, table, parts, parent=endpoint.name in MANY_CALL_PARENTS)
             return
         feed = (endpoint.name, endpoint.parent)
-        for key, rows in parts.items():
-            written = part_rows(self.unchanged, table, feed, key, rows)
+        # A full run of a big organization's follow mode lists some parents' parts, keeps the rest
+        # (`Session.due`); a part cut from the parent's own record costs nothing and is always read.
+        session = self.unchanged.session if self.unchanged is not None and not endpoint.embedded_in else None
+        listed: Dict[str, List[Dict[str, Any]]] = {}
+        for record in records:
+            key = str(record["gid"])
+            kept = None if session is None or session.due(table, key) else session.held(table, key)
+            if kept is None:
+                listed[key] = [row for page in self._per_parent(endpoint, record) for row in page]
+            written = part_rows(self.unchanged, table, feed, key, listed.get(key, kept or []), kept=kept is not None)
             if written:
                 yield written
+        if session is not None:
+            session.hold(table, listed, (str(r["gid"]) for r in records))
         rest = done_rows(self.unchanged, table, feed, parent_data)
         if rest:
             yield rest

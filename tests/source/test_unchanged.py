@@ -133,3 +133,78 @@ def test_in_a_session_an_idle_run_writes_no_table_and_a_change_only_its_own(tmp_
         assert rows(pipeline, f"SELECT count(*) FROM sections WHERE project__gid = '{project['gid']}'")[0][0] == 0
         assert rows(pipeline, "SELECT count(*) FROM sections")[0][0] == sum(
             len(store.project_sections.get(p["gid"], [])) for p in store.all("project"))
+
+
+# ---- parts listed in turn (a big organization's follow mode) -------------------------------------
+
+
+def held_session(parts_per_run: Optional[int], listed_in_runs: List[List[str]]) -> Session:
+    """A session whose committed runs listed these parents' parts of `settings`, run by run."""
+    session = Session()
+    for keys in listed_in_runs:  # every run saw the first run's parents
+        session.hold("settings", {k: [{"gid": k}] for k in keys}, set(listed_in_runs[0]) | set(keys))
+        session.committed()
+    session.parts_per_run = parts_per_run
+    return session
+
+
+DUE = [
+    ("no limit: every part", None, [["p1", "p2", "p3"]], ["p1", "p2", "p3"], {"p1", "p2", "p3"}),
+    ("nothing kept: every part", 1, [], ["p1", "p2"], {"p1", "p2"}),
+    ("the part listed longest ago", 1, [["p1", "p2", "p3"], ["p2", "p3"]], ["p1", "p2", "p3"], {"p1"}),
+    ("two of them, oldest first", 2, [["p1", "p2", "p3"], ["p1"]], ["p1", "p2", "p3"], {"p2", "p3"}),
+    ("a new parent on top", 1, [["p1", "p2"], ["p2"]], ["p1", "p2", "p9"], {"p1", "p9"}),
+]
+
+
+@pytest.mark.parametrize("case, limit, runs, keys, due", DUE, ids=[d[0] for d in DUE])
+def test_which_parts_a_full_run_lists(case: str, limit: Optional[int], runs: List[List[str]], keys: List[str], due: Set[str]) -> None:
+    session = held_session(limit, runs)
+    assert {k for k in keys if session.due("settings", k)} == due, case
+
+
+def test_parts_kept_are_what_was_last_listed_and_a_parent_gone_is_dropped() -> None:
+    session = held_session(1, [["p1", "p2", "p3"]])
+    session.hold("settings", {"p1": [{"gid": "p1", "v": 2}]}, ["p1", "p2"])  # p3 is gone
+    assert session.held("settings", "p1") == [{"gid": "p1"}]  # not before the load commits
+    session.committed()
+    assert session.held("settings", "p1") == [{"gid": "p1", "v": 2}]
+    assert session.held("settings", "p2") == [{"gid": "p2"}] and session.held("settings", "p3") is None
+    session.hold("settings", {"p2": []}, ["p1", "p2"])
+    session.abandoned()  # a failed run's listing is not kept
+    assert session.held("settings", "p2") == [{"gid": "p2"}]
+
+
+def test_in_turn_every_part_is_listed_and_a_change_in_one_rewrites_the_whole_table(tmp_path: Path) -> None:
+    with AsanaSim(token="session", config=SimConfig(seed=3, tasks=30, projects=4)) as sim:
+        pipeline = dlt.pipeline("turns", pipelines_dir=str(tmp_path / "p"),
+                                destination=dlt.destinations.duckdb(str(tmp_path / "d.duckdb")), dataset_name="asana_data")
+        session = Session()
+        projects = sorted(p["gid"] for p in sim.store.all("project"))
+
+        def run() -> List[str]:
+            sim.reset_requests()
+            pipeline.run(asana_source(access_token=sim.token, base_url=sim.base_url, requests_per_minute=0, session=session)
+                         .with_resources("workspaces", "projects", "project_memberships"))
+            session.committed()
+            return sorted(r.path.split("/")[2] for r in sim.requests() if r.path.endswith("/project_memberships"))
+
+        def loaded() -> Set[Any]:
+            return set(rows(pipeline, "SELECT gid, parent__gid FROM project_memberships"))
+
+        def truth() -> Set[Any]:
+            return {(m["gid"], m["parent"]["gid"]) for m in sim.store.all("project_membership")}
+
+        assert run() == projects  # nothing kept yet: every project's part
+        session.parts_per_run = 1
+        turns = [run() for _ in projects]
+        assert sorted(g for listed in turns for g in listed) == projects  # one a run, each once
+        assert loaded() == truth()
+        gone = sim.store.all("project_membership")[0]
+        with sim.store.lock:  # someone left the project: only its own listing shows it
+            del sim.store.records["project_membership"][gone["gid"]]
+        for _ in projects:
+            if gone["parent"]["gid"] in run():
+                break
+        assert (gone["gid"], gone["parent"]["gid"]) not in loaded()
+        assert loaded() == truth()  # the changed part, and every other project's kept rows
