@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -77,7 +78,8 @@ class Stop:
 
 class OnceEach(logging.Filter):
     """Follow mode prints each note once per process: the same plan condition (a workspace
-    without search, a table the plan lacks) would otherwise come back with every cycle."""
+    without search, a table the plan lacks, how a workspace's changes are captured, whatever
+    its counts this cycle) would otherwise come back with every cycle."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -86,7 +88,7 @@ class OnceEach(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.ERROR:
             return True
-        message = record.getMessage()
+        message = re.sub(r"\d+", "N", record.getMessage())  # the same note with this cycle's counts
         if message in self.seen:
             return False
         self.seen.add(message)
