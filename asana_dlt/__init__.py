@@ -169,7 +169,7 @@ def projects(workspace_page: List[Dict[str, Any]], run: SourceRun) -> Iterator[T
         for page in run.client.pages(path, PROJECT_FIELDS, f"projects of workspace {named(workspace)}"):
             listed.setdefault(workspace["gid"], []).extend(run.catalog.detach("projects", page, CATALOG))
     run.projects_listed(records_of(workspace_page), [p for part in listed.values() for p in part])
-    yield from run.whole("projects", listed, parent=True, one_by_one=True)
+    yield from run.whole("projects", listed, parent=True, one_by_one=True, together=run.costs_nothing)
 
 
 @_listed_whole("sections", SECTION_FIELDS)

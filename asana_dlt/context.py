@@ -6,7 +6,7 @@ in the order they depend on each other, so `asana_source` only names its resourc
 """
 
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Set
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
 from .batch import MAX_BATCH_SIZE, Listing, PlannedListings
 from .catalog import Catalog
@@ -153,9 +153,15 @@ class SourceRun:
             unchanged=unchanged,
         )
 
-    def whole(self, table: str, parts: Dict[str, Rows], parent: bool = False, one_by_one: bool = False) -> Iterator[Any]:
+    def whole(self, table: str, parts: Dict[str, Rows], parent: bool = False, one_by_one: bool = False,
+              together: Optional[Callable[[Dict[str, Any]], bool]] = None) -> Iterator[Any]:
         """A table listed whole in one call, by parent key (`unchanged.whole_pages`)."""
-        return whole_pages(self.unchanged, table, parts, parent, one_by_one)
+        return whole_pages(self.unchanged, table, parts, parent, one_by_one, together)
+
+    def costs_nothing(self, project: Dict[str, Any]) -> bool:
+        """True for a project that a session's run for changed tasks reads nothing of: quiet
+        (`plan.idle`) or covered by its workspace's events, with its other tables kept."""
+        return not self.lists_whole() and self.project_tasks.costs_nothing(project)
 
     def part(self, table: str, feed: Feed, key: str, rows: Rows, kept: bool = False) -> Rows:
         """One parent's part of a table listed whole in many calls: the rows to write now."""

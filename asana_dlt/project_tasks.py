@@ -72,6 +72,13 @@ class ProjectTasks:
         self.first_listing_since = first_listing_since
         self.targets = targets
 
+    def costs_nothing(self, project: Dict[str, Any]) -> bool:
+        """True when the project's plan needs no request of its own: idle, or covered by its
+        workspace's events (asked before the plan, which then decides the same)."""
+        if idle(self.state.previous_project(project["gid"]), self.targets is None or project["gid"] in self.targets):
+            return True
+        return covered(self.modes.facts(project))
+
     def plan(self, project: Dict[str, Any]) -> ProjectPlan:
         """Decides how the project is read; reads its events unless the workspace's cover it."""
         if idle(self.state.previous_project(project["gid"]), self.targets is None or project["gid"] in self.targets):
