@@ -105,11 +105,15 @@ def reconcile_reason(
     return None
 
 
-def idle(previous: Dict[str, Any], targeted: bool) -> bool:
-    """True when the project is left as loaded this run, asked before anything else (it costs no
-    request at all): a loaded project that its caller, reading its events between runs, found
-    quiet. `targeted` is always true but in follow mode, where only projects that changed are."""
-    return not targeted and bool(previous.get("modified_since"))
+def idle(previous: Dict[str, Any], targeted: bool, covered_by_workspace: bool = False) -> bool:
+    """True when the project is left as loaded this run (it costs no request at all): a loaded
+    project that its caller, reading its events between runs, found quiet. `targeted` is always
+    true but in follow mode, where only projects that changed are.
+
+    Never for a project its workspace's events cover: the run takes the workspace's new events
+    token whenever it reads any of its projects (their sections ask), so changes made since the
+    caller looked would be passed over for good if the project stayed idle."""
+    return not targeted and not covered_by_workspace and bool(previous.get("modified_since"))
 
 
 def covered(facts: Facts) -> bool:

@@ -75,13 +75,11 @@ class ProjectTasks:
     def costs_nothing(self, project: Dict[str, Any]) -> bool:
         """True when the project's plan needs no request of its own: idle, or covered by its
         workspace's events (asked before the plan, which then decides the same)."""
-        if idle(self.state.previous_project(project["gid"]), self.targets is None or project["gid"] in self.targets):
-            return True
-        return covered(self.modes.facts(project))
+        return self._idle(project) or covered(self.modes.facts(project))
 
     def plan(self, project: Dict[str, Any]) -> ProjectPlan:
         """Decides how the project is read; reads its events unless the workspace's cover it."""
-        if idle(self.state.previous_project(project["gid"]), self.targets is None or project["gid"] in self.targets):
+        if self._idle(project):
             return ProjectPlan(IDLE, Facts(previous={}, mode=""), ProjectEvents())
         exports = self.full_loads.mode != "api" and bool((project.get("workspace") or {}).get("gid"))
         facts = self.modes.facts(project, exports=exports)
@@ -89,6 +87,12 @@ class ProjectTasks:
             return ProjectPlan(COVERED, facts, ProjectEvents())
         events = self.full_loads.begin(project, full_load=facts.first_load)
         return ProjectPlan(decide(facts, events.seen, events.reconcile, events.known is not None), facts, events)
+
+    def _idle(self, project: Dict[str, Any]) -> bool:
+        targeted = self.targets is None or project["gid"] in self.targets
+        if targeted:
+            return False
+        return idle(self.state.previous_project(project["gid"]), targeted, covered(self.modes.facts(project)))
 
     def read(self, project: Dict[str, Any], plan: ProjectPlan) -> Iterator[Any]:
         """The project's pages as its plan says; an export that falls back makes it list."""

@@ -127,3 +127,18 @@ COSTS = [
 @pytest.mark.parametrize("case, paged, tasks, rpm, pays", COSTS, ids=[c[0] for c in COSTS])
 def test_when_an_export_is_cheaper_than_listing(case: str, paged: int, tasks: int, rpm: int, pays: bool) -> None:
     assert plan.export_pays(paged, tasks, rpm) is pays, case
+
+
+# (case, previous state, targeted by follow mode, covered by the workspace's events) -> left idle
+IDLE_CASES = [
+    ("a scheduled run reads every project", LOADED, True, False, False),
+    ("follow mode: a quiet project is left as loaded", LOADED, False, False, True),
+    ("follow mode: a project never loaded is read", NEW, False, False, False),
+    ("follow mode: the workspace's events cover it, and this run takes them", LOADED, False, True, False),
+]
+
+
+@pytest.mark.parametrize("case, previous, targeted, covered_by_workspace, expected", IDLE_CASES, ids=[c[0] for c in IDLE_CASES])
+def test_which_projects_a_run_leaves_idle(case: str, previous: Dict[str, Any], targeted: bool, covered_by_workspace: bool,
+                                          expected: bool) -> None:
+    assert plan.idle(previous, targeted, covered_by_workspace) is expected, case

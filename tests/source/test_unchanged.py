@@ -208,3 +208,32 @@ def test_in_turn_every_part_is_listed_and_a_change_in_one_rewrites_the_whole_tab
                 break
         assert (gone["gid"], gone["parent"]["gid"]) not in loaded()
         assert loaded() == truth()  # the changed part, and every other project's kept rows
+
+
+def test_a_run_for_one_workspace_applies_the_other_workspaces_events_it_takes(tmp_path: Path) -> None:
+    """Follow mode targets the projects whose events changed when it looked; a run reads every
+    workspace's events (their projects' sections ask) and stores the new tokens, so a change
+    made meanwhile in another workspace must be loaded by this run, or no later one sees it."""
+    config = SimConfig(seed=3, tasks=60, projects=4, workspace_events=True, search=True)
+    with AsanaSim(token="session", config=config) as sim:
+        pipeline = dlt.pipeline("targets", pipelines_dir=str(tmp_path / "p"),
+                                destination=dlt.destinations.duckdb(str(tmp_path / "d.duckdb")), dataset_name="asana_data")
+        session = Session()
+
+        def run(targets: Optional[Set[str]]) -> None:
+            session.full, session.targets = targets is None, targets
+            pipeline.run(asana_source(access_token=sim.token, base_url=sim.base_url, requests_per_minute=0, session=session))
+            session.committed()
+
+        run(None)
+        run(None)  # the first run took the workspaces' first tokens; now their events cover the projects
+        tasks = [t for t in sim.store.all("task") if t["projects"] and t["parent"] is None]
+        here, there = tasks[0], next(t for t in tasks if t["workspace"]["gid"] != tasks[0]["workspace"]["gid"])
+        api = Api(sim)
+        api.send("PUT", f"/tasks/{here['gid']}", {"name": "changed where follow mode looked"})
+        api.send("PUT", f"/tasks/{there['gid']}", {"name": "changed meanwhile elsewhere"})
+        targets = {p["gid"] for p in sim.store.all("project") if p["workspace"]["gid"] == here["workspace"]["gid"]}
+        run(targets)
+        run(targets)
+        assert rows(pipeline, f"SELECT name FROM tasks WHERE gid IN ('{here['gid']}', '{there['gid']}') ORDER BY name") == [
+            ("changed meanwhile elsewhere",), ("changed where follow mode looked",)]
