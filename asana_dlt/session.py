@@ -49,7 +49,6 @@ class Session:
         self._client_key: Optional[Hashable] = None
         self._written: Dict[str, Dict[str, str]] = {}  # table -> parent key -> content fingerprint
         self._pending: Dict[str, Dict[str, str]] = {}
-        self.last_run: Any = None  # the last run's collaborators (`context.SourceRun`), to report on
 
     def client(self, key: Hashable, create: Any) -> Any:
         """The client of earlier runs with the same settings, or a new one (`create()`)."""
