@@ -176,7 +176,7 @@ def projects(workspace_page: List[Dict[str, Any]], run: SourceRun) -> Iterator[T
 def sections(project_page: Any, run: SourceRun) -> Iterator[TDataItems]:
     """A project's sections, ten projects to a batch request; kept as loaded when no event says they changed."""
     for project in records_of(project_page):
-        kept = run.modes.kept_sections(project)
+        kept = run.modes.kept_sections(project, idle=run.project_tasks.leaves_idle(project))
         rows = kept if kept is not None else run.sections.records(sections_of(project))
         yield run.part("sections", ("sections", "projects"), project["gid"], rows, kept=kept is not None)
     rest = run.done("sections", ("sections", "projects"), project_page)

@@ -75,11 +75,11 @@ class ProjectTasks:
     def costs_nothing(self, project: Dict[str, Any]) -> bool:
         """True when the project's plan needs no request of its own: idle, or covered by its
         workspace's events (asked before the plan, which then decides the same)."""
-        return self._idle(project) or covered(self.modes.facts(project))
+        return self.leaves_idle(project) or covered(self.modes.facts(project))
 
     def plan(self, project: Dict[str, Any]) -> ProjectPlan:
         """Decides how the project is read; reads its events unless the workspace's cover it."""
-        if self._idle(project):
+        if self.leaves_idle(project):
             return ProjectPlan(IDLE, Facts(previous={}, mode=""), ProjectEvents())
         exports = self.full_loads.mode != "api" and bool((project.get("workspace") or {}).get("gid"))
         facts = self.modes.facts(project, exports=exports)
@@ -88,7 +88,8 @@ class ProjectTasks:
         events = self.full_loads.begin(project, full_load=facts.first_load)
         return ProjectPlan(decide(facts, events.seen, events.reconcile, events.known is not None), facts, events)
 
-    def _idle(self, project: Dict[str, Any]) -> bool:
+    def leaves_idle(self, project: Dict[str, Any]) -> bool:
+        """True when this run leaves the project as loaded (`plan.idle`)."""
         targeted = self.targets is None or project["gid"] in self.targets
         if targeted:
             return False

@@ -245,13 +245,18 @@ class WorkspaceChanges:
 
     # ---- sections ------------------------------------------------------------------------------
 
-    def kept_sections(self, project: Dict[str, Any]) -> Optional[List[Dict[str, Any]]]:
-        """The project's sections as loaded, when no event says they changed; None: list them."""
+    def kept_sections(self, project: Dict[str, Any], idle: bool = False) -> Optional[List[Dict[str, Any]]]:
+        """The project's sections as loaded, when no event says they changed; None: list them.
+
+        `idle`: the run leaves the project as loaded (`plan.idle`): its sections are kept without
+        reading its events, which a later run that reads the project takes."""
         ws = self.of(project)
         entry = self.state.previous_project(project["gid"])
-        if ws.mode == POLLING or not entry.get("modified_since"):
+        if not entry.get("modified_since") or (ws.mode == POLLING and not idle):
             return None
         rows = self._loaded_sections().get(project["gid"])
+        if idle:
+            return rows or None
         if ws.mode == WORKSPACE:
             if ws.events is None or project["gid"] in ws.events.sections:
                 return None

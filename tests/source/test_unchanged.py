@@ -237,3 +237,29 @@ def test_a_run_for_one_workspace_applies_the_other_workspaces_events_it_takes(tm
         run(targets)
         assert rows(pipeline, f"SELECT name FROM tasks WHERE gid IN ('{here['gid']}', '{there['gid']}') ORDER BY name") == [
             ("changed meanwhile elsewhere",), ("changed where follow mode looked",)]
+
+
+@pytest.mark.parametrize("plan", ["polling", "project-events"])
+def test_a_run_for_changed_projects_reads_nothing_of_the_others(tmp_path: Path, plan: str) -> None:
+    """Follow mode's run for the projects whose events changed: no events read or sections listed
+    for the rest (their events are taken when a later run reads them), and the change loaded."""
+    config = SimConfig(seed=3, tasks=60, projects=6, search=plan == "project-events")
+    with AsanaSim(token="session", config=config) as sim:
+        pipeline = dlt.pipeline("targets", pipelines_dir=str(tmp_path / "p"),
+                                destination=dlt.destinations.duckdb(str(tmp_path / "d.duckdb")), dataset_name="asana_data")
+        session = Session()
+
+        def run(targets: Optional[Set[str]]) -> Set[str]:
+            session.full, session.targets = targets is None, targets
+            sim.reset_requests()
+            pipeline.run(asana_source(access_token=sim.token, base_url=sim.base_url, requests_per_minute=0, session=session))
+            session.committed()
+            return {r.params.get("resource") or r.path.split("/")[2] for r in sim.requests()
+                    if r.path == "/events" or r.path.endswith("/sections")}
+
+        run(None)
+        task = next(t for t in sim.store.all("task") if t["projects"] and t["parent"] is None)
+        Api(sim).send("PUT", f"/tasks/{task['gid']}", {"name": "changed in one project"})
+        project = task["projects"][0]["gid"]
+        assert run({project}) <= {project}
+        assert rows(pipeline, f"SELECT name FROM tasks WHERE gid = '{task['gid']}'") == [("changed in one project",)]
