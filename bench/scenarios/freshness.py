@@ -23,6 +23,7 @@ import duckdb
 import requests
 
 from bench.following import CliRuns, percentile
+from bench.procs import REPO_ROOT
 from bench.results import Row, Target
 from bench.scenarios.harness import Bench
 from bench.scenarios.sizes import BIG_ORG_MODES, FRESHNESS_MODES
@@ -34,6 +35,7 @@ MODES: Dict[str, Tuple[Dict[str, bool], bool]] = {
     "project-events-big": (BIG_ORG_MODES["project-events"], True),
 }
 P95_GOAL_S = 60.0
+RESULTS = REPO_ROOT / "bench" / "results"
 BUSY_PROJECTS, BUSY_SHARE = 10, 0.7
 DATASET = "asana_data"
 
@@ -85,6 +87,9 @@ def _mode(bench: Bench, mode: str) -> Row:
         rss_end = runs.rss_mb()
         code = runs.stop()
         cycles = runs.cycles()[cycles_before:]
+        keep = RESULTS / f"follow-{mode}.log"  # the cycle lines, for reading after the run
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        keep.write_text(runs.log_path.read_text(encoding="utf-8"), encoding="utf-8")
         latencies = _latencies(runs.database, edits)
         mismatches = _mirror(runs.database, sim)
         requests_log = _reads(sim.requests()[requests_before:])
