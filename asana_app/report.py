@@ -35,10 +35,11 @@ def report(pipeline: dlt.Pipeline, run: Tuple[LoadInfo, Dict[str, int]], title: 
     return info
 
 
-def data_location(info: Any) -> str:
-    """Where a load went, for the CLI's last line: a DuckDB file, a bucket, a masked database URL."""
+def data_location(pipeline: dlt.Pipeline, info: Any) -> str:
+    """Where a load went, for the CLI's last line: a DuckDB file, a bucket, a masked database URL,
+    and the pipeline's dataset (dlt's load info names none when the run had nothing to load)."""
     where = getattr(info, "destination_displayable_credentials", None) or info.destination_name
-    return f"{where}, dataset {info.dataset_name}"
+    return f"{where}, dataset {pipeline.dataset_name}"
 
 
 def explore_command(pipeline: dlt.Pipeline) -> str:
@@ -57,4 +58,4 @@ def explore_command(pipeline: dlt.Pipeline) -> str:
 def closing_line(pipeline: dlt.Pipeline, info: Any) -> str:
     """A successful run's last line: where the data went, and the command to explore it (a run
     read from a log file ends with this, or with its `error:` line)."""
-    return f"Loaded into {data_location(info)}. Explore it: {explore_command(pipeline)}"
+    return f"Loaded into {data_location(pipeline, info)}. Explore it: {explore_command(pipeline)}"

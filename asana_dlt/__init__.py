@@ -144,9 +144,10 @@ def _listed_whole(name: str, fields: Sequence[str]) -> Any:
 
 @dlt.resource(name="workspaces", write_disposition="replace", primary_key="gid", columns=columns(WORKSPACE_FIELDS))
 def workspaces_resource(run: SourceRun) -> Iterator[TDataItems]:
-    """The workspaces the token sees (or the configured ones); a configured one it cannot see stops the run."""
+    """The workspaces the token sees (or the configured ones); a configured one it cannot see stops
+    the run, and so does a 404 here, which says base_url is wrong (`errors.wrong_base_url`)."""
     run.client.watch_progress()  # runs first, in the extract's main thread
-    found = _all(run.client.pages("/workspaces", WORKSPACE_FIELDS, "workspaces"))
+    found = _all(run.client.pages("/workspaces", WORKSPACE_FIELDS, "workspaces", root=True))
     wanted = run.wanted
     selected = [w for w in found if wanted is None or w["gid"] in wanted or w.get("name") in wanted]
     missing = (wanted or set()) - {w["gid"] for w in selected} - {w.get("name") for w in selected}

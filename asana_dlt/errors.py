@@ -6,12 +6,17 @@ and catch them without importing one another.
 
 from typing import Any, Dict
 
+from .settings import DEFAULT_BASE_URL
+
 TOKEN_HELP = (
     "set a valid personal access token as access_token under [sources.asana_dlt] in"
     " .dlt/secrets.toml, or in the environment variable SOURCES__ASANA_DLT__ACCESS_TOKEN"
 )
 
+BASE_URL_HELP = "set base_url under [sources.asana_dlt] in .dlt/config.toml, or SOURCES__ASANA_DLT__BASE_URL"
+
 # Why a listing or object is skipped, by the status Asana answered: the rest of the run goes on.
+# Not for the root listing (`/workspaces`), which nothing can delete: a 404 there is `wrong_base_url`.
 SKIP_REASONS: Dict[int, str] = {
     402: "it needs a premium Asana plan",
     403: "the token has no access to it",
@@ -72,3 +77,12 @@ def error_text(body: Any) -> str:
 def auth_error(status: int, message: str) -> AsanaAuthError:
     """The one line a rejected token gets, from a direct request or a batch's action."""
     return AsanaAuthError(f"Asana rejected the access token ({status} {message}): {TOKEN_HELP}.")
+
+
+def wrong_base_url(path: str, base_url: str) -> AsanaSourceError:
+    """The one line a 404 on the root listing gets: every Asana API answers `GET /workspaces`,
+    and nothing can delete it, so no Asana API answers at `base_url` (the token is never named)."""
+    return AsanaSourceError(
+        f"Asana answered 404 for GET {path} at {base_url}: base_url is wrong; it must be Asana's API root,"
+        f" ending in /api/1.0 (Asana's is {DEFAULT_BASE_URL}): {BASE_URL_HELP}. Nothing was loaded."
+    )

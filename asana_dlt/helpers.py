@@ -35,6 +35,7 @@ from .errors import (
     SkipObject,
     auth_error,
     error_text,
+    wrong_base_url,
 )
 from .rate_limit import RateLimiter, mount_rate_limiter
 from .settings import MAX_LISTING_PAGES, MAX_LISTING_RESTARTS, MAX_STALE_PAGES, PAGE_SIZE
@@ -243,6 +244,7 @@ class AsanaClient(RESTClient):
         plan_statuses: Collection[int] = (),
         start_offset: Optional[str] = None,
         seen: Optional[Set[str]] = None,
+        root: bool = False,
     ) -> Iterator[List[Dict[str, Any]]]:
         """Yields whole pages of one listing, each record once, applying Asana's error policy.
 
@@ -256,13 +258,15 @@ class AsanaClient(RESTClient):
             start_offset: Continue a listing whose first page came another way (a batch's
                 action) at this `next_page` offset; a restart starts from the first page.
             seen: Gids that listing already yielded, so they are not yielded twice.
+            root: The listing every other hangs from (`/workspaces`): nothing can delete it, so a
+                404 there means base_url is wrong, and stops the run (`wrong_base_url`).
 
         A list that shifts while it is paged repeats records across pages, and replace tables
         cannot dedupe, so a record already yielded by this listing is dropped (a set of gids:
         ~100 bytes per record). A `next_page` offset already followed means the listing would
         loop: it restarts once from its first page, then stops the run with one clear line, as
         do pages that keep coming without a new record. A 402/403/404 skips the listing with a
-        warning; an expired offset restarts it.
+        warning (a 404 on the `root` listing stops the run); an expired offset restarts it.
         """
         query = dict(params or {}, limit=PAGE_SIZE, **({"opt_fields": ",".join(fields)} if fields else {}))
         seen = set() if seen is None else seen
@@ -308,6 +312,8 @@ class AsanaClient(RESTClient):
                     ) from None
                 logger.warning(f"Asana expired the page offset while listing {what} ({exc}); listing it again.")
             except SkipObject as exc:
+                if root and exc.status == 404:
+                    raise wrong_base_url(path, self.base_url) from None
                 if exc.status in plan_statuses:
                     raise PlanRequired(exc.status, exc.message) from None
                 logger.warning(f"Skipping {what}: {SKIP_REASONS[exc.status]} (Asana said {exc.status}: {exc.message}).")

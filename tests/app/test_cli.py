@@ -89,6 +89,21 @@ def test_the_demo_keeps_its_state_and_data_in_the_pipelines_dir_given(
         assert db.execute("select count(*) from asana_data_analytics.asana__task").fetchone()[0] > 0
 
 
+def test_a_run_with_nothing_to_load_names_the_dataset_in_its_last_line(
+    sim: AsanaSim, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """dlt's load info names no dataset when a run made no load package (here: the audit log,
+    which this plan lacks, with the state unchanged since the first run); the last line still does."""
+    args = ["--resources", "audit_log_events", "--dataset", "my_asana", "--progress", "none"]
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "0 load package(s)" in out  # nothing new: no package
+    database = tmp_path / "asana.duckdb"
+    assert out.strip().splitlines()[-1].startswith(f"Loaded into duckdb:///{database}, dataset my_asana. Explore it: ")
+
+
 def test_unreachable_asana_is_one_line_naming_base_url(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -271,6 +271,22 @@ def test_unreachable_asana_fails_at_the_first_attempt(host: str, tmp_path: Path,
     assert TOKEN not in out + err
 
 
+def test_a_base_url_without_api_1_0_stops_with_one_line_and_loads_nothing(sim: AsanaSim, tmp_path: Path) -> None:
+    """A 404 on `GET /workspaces`, which nothing can delete, is a wrong base_url: not a listing
+    skipped as deleted while the run read it, which loaded nothing and exited 0."""
+    base_url = sim.base_url.removesuffix("/api/1.0")
+    code, out, err = run_cli(tmp_path, base_url)
+    assert code == 1
+    assert one_error_line(err) == (
+        f"error: Asana answered 404 for GET /workspaces at {base_url}: base_url is wrong; it must be Asana's"
+        " API root, ending in /api/1.0 (Asana's is https://app.asana.com/api/1.0): set base_url under"
+        " [sources.asana_dlt] in .dlt/config.toml, or SOURCES__ASANA_DLT__BASE_URL. Nothing was loaded."
+    )
+    assert "Skipping" not in err and "Loaded into" not in out
+    assert TOKEN not in out + err
+    assert loaded_tables(tmp_path) == []
+
+
 def test_missing_destination_credentials_name_the_key_and_the_variable(
     sim: AsanaSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
