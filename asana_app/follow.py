@@ -144,6 +144,7 @@ class Follower:
         self.session = Session()
         self.watcher: Optional[Watcher] = None
         self.last_full = float("-inf")
+        self.last_watch = time.monotonic()
 
     def run(self) -> int:
         while not self.stop.requested.is_set():
@@ -167,7 +168,10 @@ class Follower:
         """One watch; a rejected token ends following, any other failure waits and watches again."""
         assert self.watcher is not None
         try:
-            watched = self.watcher.watch(stored_entries(self.pipeline.state), self.session.projects, _budget(self.args, self.session))
+            now = time.monotonic()
+            since, self.last_watch = now - self.last_watch, now
+            budget = watch_budget(self.session.requests_per_minute, since, self.args.follow_interval)
+            watched = self.watcher.watch(stored_entries(self.pipeline.state), self.session.projects, budget)
         except Exception as exc:
             return Watched(), self._failed(exc, "reading events")
         self.health.beat(watch_requests=watched.requests)
@@ -211,10 +215,14 @@ class Follower:
         return None
 
 
-def _budget(args: argparse.Namespace, session: Session) -> int:
-    """Requests one watch may spend: its share of the quota over one interval (at least one)."""
-    rpm = session.requests_per_minute
-    return max(1, int(rpm / 60 * args.follow_interval * WATCH_SHARE)) if rpm else 1_000_000
+def watch_budget(requests_per_minute: float, since_s: float, interval_s: float) -> int:
+    """Requests one watch may spend: its share of the quota over the time since the last watch
+    (at least one interval, at most the longest wait), so the quota a cycle left unused goes to
+    reading more projects' events; at least one request. No quota, no limit."""
+    if not requests_per_minute:
+        return 1_000_000
+    seconds = min(max(since_s, interval_s), LONGEST_WAIT_S)
+    return max(1, int(requests_per_minute / 60 * seconds * WATCH_SHARE))
 
 
 def _parts_per_run(args: argparse.Namespace, session: Session) -> Optional[int]:

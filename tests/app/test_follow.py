@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional
 import dlt
 import pytest
 
+from asana_app.follow import watch_budget
 from asana_sim import AsanaSim, SimConfig
 from tests.conftest import cli_subprocess_env, rows
 from tests.source import test_mirror as mirror
@@ -79,6 +80,21 @@ class Following:
 
     def pipeline(self) -> dlt.Pipeline:
         return dlt.attach("asana", pipelines_dir=str(self.pipelines))
+
+
+# (case, quota per minute, seconds since the last watch, interval) -> requests the watch may spend
+BUDGETS = [
+    ("no quota: no limit", 0, 5.0, 5.0, 1_000_000),
+    ("back to back: one interval's share", 1500, 0.5, 5.0, 100),
+    ("after a 15 s cycle: what it left unused", 1500, 15.0, 5.0, 300),
+    ("after hours: the longest wait's share", 1500, 9999.0, 5.0, 6000),
+    ("a free plan: at least one", 150, 0.0, 0.1, 1),
+]
+
+
+@pytest.mark.parametrize("case, rpm, since, interval, expected", BUDGETS, ids=[b[0] for b in BUDGETS])
+def test_what_a_watch_may_spend(case: str, rpm: float, since: float, interval: float, expected: int) -> None:
+    assert watch_budget(rpm, since, interval) == expected, case
 
 
 def config(**kw: Any) -> SimConfig:
