@@ -81,3 +81,27 @@ def cli_subprocess_env(workdir: Path, base_url: str, token: str) -> Dict[str, st
         DLT_DATA_DIR=str(workdir / "dlt"),
         PYTHONPATH=str(Path(__file__).resolve().parents[1]),
     )
+
+
+# The slowest tests (a minute or more on 2 cores: the bench's smoke runs, follow mode's kills,
+# the demo, the analytics build, the mirror and fidelity rounds) start first, so that pytest-xdist's
+# two workers finish together instead of one waiting on a long test scheduled last.
+SLOW_FIRST = (
+    "tests/bench/test_bench_smoke.py::test_quick",
+    "tests/app/test_follow.py::test_killed",
+    "tests/app/test_cli.py::test_the_demo",
+    "tests/app/test_as_cron_runs_it.py",
+    "tests/app/test_analytics.py",
+    "tests/source/test_mirror.py",
+    "tests/source/test_fidelity.py",
+    "tests/source/test_workspace_changes.py",
+    "tests/app/test_unattended.py",
+)
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """Runs `SLOW_FIRST` first, in its order (a stable sort: each file keeps its own)."""
+    def rank(item: Any) -> int:
+        return next((i for i, prefix in enumerate(SLOW_FIRST) if item.nodeid.startswith(prefix)), len(SLOW_FIRST))
+
+    items.sort(key=rank)
