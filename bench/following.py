@@ -53,6 +53,11 @@ class Scheduled:
     output: str
 
 
+def mean(values: List[float]) -> float:
+    """The arithmetic mean (0 without values)."""
+    return sum(values) / len(values) if values else 0.0
+
+
 def percentile(values: List[float], share: float) -> Optional[float]:
     """The nearest-rank percentile (`share` 0.95 for p95); None without values."""
     if not values:

@@ -13,7 +13,7 @@ every project is listed), fully loaded first. Then, with nothing changing:
 import time
 from typing import List
 
-from bench.following import CliRuns, percentile
+from bench.following import CliRuns, mean, percentile
 from bench.results import Row, Target
 from bench.scenarios.harness import Bench
 
@@ -91,7 +91,7 @@ def _row(bench: Bench, cron: list, cycles: list, cycle_requests: int, rss: List[
         row.notes.append(
             f"RSS (heartbeat, after each cycle): cycle 1 {rss[0]:.0f} MB, cycle {tenth} {rss[tenth - 1]:.0f} MB,"
             f" cycle {len(rss)} {rss[-1]:.0f} MB, max {max(rss):.0f} MB;"
-            f" last tenth vs second tenth {_mean(rss[-tenth:]) - _mean(rss[tenth:2 * tenth] or rss):+.1f} MB"
+            f" last tenth vs second tenth {mean(rss[-tenth:]) - mean(rss[tenth:2 * tenth] or rss):+.1f} MB"
         )
     row.notes.append(
         f"between full cycles (events read every 1 s for {watch_s:g} s): {watch_requests} requests"
@@ -99,7 +99,3 @@ def _row(bench: Bench, cron: list, cycles: list, cycle_requests: int, rss: List[
         f" {watched_cycles} cycles"
     )
     return row
-
-
-def _mean(values: List[float]) -> float:
-    return sum(values) / len(values) if values else 0.0

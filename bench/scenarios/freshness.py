@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import duckdb
 import requests
 
-from bench.following import CliRuns, percentile
+from bench.following import CliRuns, mean, percentile
 from bench.procs import REPO_ROOT
 from bench.results import Row, Target
 from bench.scenarios.harness import Bench
@@ -217,8 +217,8 @@ def _row(name: str, mode: str, projects_n: int, tasks_n: int, minutes: float, ed
         p50_s=p50, p95_s=p95, busy_p50_s=busy50, busy_p95_s=busy95, rest_p50_s=rest50, rest_p95_s=rest95,
         cycles=len(cycles), full_cycles=sum(c.full for c in cycles), idle_cycles=len(idle),
         requests_per_cycle=len(log) / max(1, len(cycles)), requests_per_minute=streamed_requests / minutes,
-        requests_by_kind=dict(by_kind), cpu_per_cycle_s=_mean([c.cpu_s for c in cycles]),
-        cpu_per_idle_cycle_s=_mean([c.cpu_s for c in idle]) if idle else None, cpu_total_s=cpu_total,
+        requests_by_kind=dict(by_kind), cpu_per_cycle_s=mean([c.cpu_s for c in cycles]),
+        cpu_per_idle_cycle_s=mean([c.cpu_s for c in idle]) if idle else None, cpu_total_s=cpu_total,
         rss_start_mb=rss_start, rss_end_mb=rss_end, mirror=mismatches, exit_code=code,
     )
     row.notes.append(
@@ -244,7 +244,3 @@ def _row(name: str, mode: str, projects_n: int, tasks_n: int, minutes: float, ed
 
 def _s(value: Optional[float]) -> str:
     return "n/a" if value is None else ("never" if value == float("inf") else f"{value:.1f} s")
-
-
-def _mean(values: List[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
