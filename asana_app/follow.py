@@ -1,12 +1,14 @@
 """Follow mode (`--follow`): one long-running process that keeps the warehouse seconds behind Asana.
 
-Between cycles it reads Asana's events from the tokens the last load stored (`asana_dlt.watch`),
-storing none: a change starts a cycle at once; otherwise a full cycle runs every few minutes.
+A thread of its own reads Asana's events from the tokens the last load stored, storing none,
+while cycles load (`asana_app.watching`): a change starts a cycle as soon as the one before it
+has committed; otherwise a full cycle runs every few minutes.
 Each cycle is an ordinary dlt load of the same tables as a scheduled run, atomic and resumable:
 a cycle made for changed tasks reads only the projects whose events changed and keeps the tables
 that have no change events as last written; a full cycle lists those too, and writes a table
 listed whole only when its content changed (`asana_dlt.unchanged`). One client and rate limiter
-serve every cycle and every watch (`asana_dlt.session.Session`), so the quota holds throughout.
+serve every cycle and every watch (`asana_dlt.session.Session`), so the quota holds throughout:
+the watches plan for `WATCH_SHARE` of it, and the shared limiter paces both.
 
 Fit to run for days: the run lock is held for the process's life; SIGTERM or SIGINT ends it
 after the cycle in progress (a second one aborts that cycle, loading nothing of it); each cycle
@@ -33,11 +35,12 @@ from asana_app.destinations import make_pipeline
 from asana_app.options import source_arguments
 from asana_app.run_guard import hold_run_lock, one_line, root_cause
 from asana_app.runs import run_once
+from asana_app.watching import Watching
 from asana_dlt import asana_source
 from asana_dlt.errors import AsanaAuthError
 from asana_dlt.session import Session
 from asana_dlt.state import stored_entries
-from asana_dlt.watch import Watched, Watcher
+from asana_dlt.watch import Watched
 
 # A quiet project is read again after at most this long (its interval doubles up to it).
 LONGEST_WAIT_S = 300.0
@@ -55,10 +58,15 @@ TOKEN_REFRESH_S = 6 * 3600
 
 class Stop:
     """SIGTERM and SIGINT: the first ends the loop after the cycle in progress; a second aborts
-    that cycle (dlt's graceful stop on an interrupt: nothing of it is loaded)."""
+    that cycle (dlt's graceful stop on an interrupt: nothing of it is loaded).
 
-    def __init__(self) -> None:
+    Args:
+        wake: Set with the request, so a follower waiting for a change wakes to stop.
+    """
+
+    def __init__(self, wake: threading.Event) -> None:
         self.requested = threading.Event()
+        self.wake = wake
         self.name = ""
 
     def install(self) -> None:
@@ -70,9 +78,10 @@ class Stop:
             raise KeyboardInterrupt
         self.name = signal.Signals(signum).name
         self.requested.set()
+        self.wake.set()
 
     def wait(self, seconds: float) -> bool:
-        """Sleeps until the next watch; True when asked to stop meanwhile."""
+        """Sleeps; True when asked to stop meanwhile."""
         return self.requested.wait(max(0.0, seconds))
 
 
@@ -102,19 +111,22 @@ class Health:
     def __init__(self, path: str) -> None:
         self.path = path
         self.status: Dict[str, Any] = {"pid": os.getpid(), "started_at": _now(), "cycles": 0, "failed_cycles": 0}
+        self._lock = threading.Lock()  # the watching thread beats too
 
     def beat(self, **changes: Any) -> None:
-        self.status.update(changes, beat_at=_now())
-        temporary = f"{self.path}.tmp"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(self.status, handle)
-        os.replace(temporary, self.path)
-        _notify(f"WATCHDOG=1\nSTATUS={self.status.get('last_cycle', 'watching')}")
+        with self._lock:
+            self.status.update(changes, beat_at=_now())
+            temporary = f"{self.path}.tmp"
+            with open(temporary, "w", encoding="utf-8") as handle:
+                json.dump(self.status, handle)
+            os.replace(temporary, self.path)
+            _notify(f"WATCHDOG=1\nSTATUS={self.status.get('last_cycle', 'watching')}")
 
 
 def follow(args: argparse.Namespace, pipelines_dir: str, pipeline_name: str) -> int:
     """Runs cycles until stopped; the exit code says how it ended (0 stopped, 1 failed, 130 aborted)."""
-    stop = Stop()
+    wake = threading.Event()
+    stop = Stop(wake)
     stop.install()
     logging.getLogger("dlt").addFilter(OnceEach())
     with hold_run_lock(pipelines_dir, pipeline_name):
@@ -127,7 +139,7 @@ def follow(args: argparse.Namespace, pipelines_dir: str, pipeline_name: str) -> 
         )
         _notify("READY=1")
         try:
-            return Follower(args, pipeline, stop, health).run()
+            return Follower(args, pipeline, stop, health, wake).run()
         except BaseException as exc:
             if isinstance(root_cause(exc), KeyboardInterrupt):  # a second signal: the cycle is abandoned
                 print("error: interrupted during a cycle; nothing of it was loaded, and the next start resumes.",
@@ -137,45 +149,46 @@ def follow(args: argparse.Namespace, pipelines_dir: str, pipeline_name: str) -> 
 
 
 class Follower:
-    """The loop: watch, and a cycle when the watch saw a change or a full cycle is due."""
+    """The loop: a cycle when the watching thread saw a change or a full cycle is due.
 
-    def __init__(self, args: argparse.Namespace, pipeline: dlt.Pipeline, stop: Stop, health: Health) -> None:
-        self.args, self.pipeline, self.stop, self.health = args, pipeline, stop, health
+    Args:
+        wake: Set by the watching thread on a change and by `stop` on a signal.
+    """
+
+    def __init__(self, args: argparse.Namespace, pipeline: dlt.Pipeline, stop: Stop, health: Health,
+                 wake: threading.Event) -> None:
+        self.args, self.pipeline, self.stop, self.health, self.wake = args, pipeline, stop, health, wake
         self.session = Session()
-        self.watcher: Optional[Watcher] = None
+        self.watching: Optional[Watching] = None
         self.last_full = float("-inf")
-        self.last_watch = time.monotonic()
 
     def run(self) -> int:
+        try:
+            return self._loop()
+        finally:
+            if self.watching is not None:
+                self.watching.stop()
+
+    def _loop(self) -> int:
         while not self.stop.requested.is_set():
-            full = time.monotonic() - self.last_full >= self.args.follow_full_every * 60
+            full_in = self.last_full + self.args.follow_full_every * 60 - time.monotonic()
             watched = Watched()
-            if not full and self.watcher is not None:
-                watched, failed = self._watch()
-                if failed is not None:
-                    return failed
+            if full_in > 0 and self.watching is not None:
+                watched, failure = self.watching.take()
+                if failure is not None:
+                    failed = self._failed(failure, "reading events")
+                    if failed is not None:
+                        return failed
                 if not watched.changed():
-                    self.stop.wait(self.args.follow_interval)
+                    self.wake.wait(full_in)  # a change, a failure, a signal, or the full cycle's time
+                    self.wake.clear()
                     continue
-            failed = self._cycle(full, watched)
+            failed = self._cycle(full_in <= 0, watched)
             if failed is not None:
                 return failed
         print(f"Stopped following after {self.health.status['cycles']} cycle(s) ({self.stop.name or 'stop'});"
               " the next start resumes from the last load.")
         return 0
-
-    def _watch(self) -> "tuple[Watched, Optional[int]]":
-        """One watch; a rejected token ends following, any other failure waits and watches again."""
-        assert self.watcher is not None
-        try:
-            now = time.monotonic()
-            since, self.last_watch = now - self.last_watch, now
-            budget = watch_budget(self.session.requests_per_minute, since, self.args.follow_interval)
-            watched = self.watcher.watch(stored_entries(self.pipeline.state), self.session.projects, budget)
-        except Exception as exc:
-            return Watched(), self._failed(exc, "reading events")
-        self.health.beat(watch_requests=watched.requests)
-        return watched, None
 
     def _cycle(self, full: bool, watched: Watched) -> Optional[int]:
         """One load; None to go on, or the exit code when it must end."""
@@ -183,22 +196,39 @@ class Follower:
         session = self.session
         session.full, session.targets = full, _targets(self.pipeline, session, watched, full)
         session.parts_per_run = _parts_per_run(self.args, session)
+        if self.watching is not None:
+            self.watching.loading(_loading(session))
         try:
             source = asana_source(session=session, **source_arguments(self.args))
             _info, loaded = run_once(self.pipeline, source, self.args.resources, False, self.args.table_format)
         except Exception as exc:
             session.abandoned()
+            self._watch_on()
             return self._failed(exc, "a cycle (nothing of it was loaded)")
         session.committed()
+        self._watch_on()
         if full:
             self.last_full = started
-        if self.watcher is None:
-            self.watcher = Watcher(session.current_client(), self.args.follow_interval, LONGEST_WAIT_S)
         line = _cycle_line(self.health.status["cycles"] + 1, full, watched, loaded, time.monotonic() - started,
                            _cpu_s() - cpu_started)
         print(line)
         self.health.beat(cycles=self.health.status["cycles"] + 1, last_cycle=line, last_cycle_at=_now(), rss_mb=_rss_mb())
         return None
+
+    def _watch_on(self) -> None:
+        """Events are read on from the tokens the destination holds now; once a cycle has made
+        the session's client, the watching thread starts."""
+        stored = stored_entries(self.pipeline.state)
+        if self.watching is not None:
+            self.watching.loaded(stored, self.session.projects)
+            return
+        client = self.session.current_client()
+        if client is None:  # the first cycle failed before it made one
+            return
+        self.watching = Watching(client, self.args.follow_interval, LONGEST_WAIT_S, self.session.requests_per_minute,
+                                 WATCH_SHARE, self.wake, lambda requests: self.health.beat(watch_requests=requests))
+        self.watching.loaded(stored, self.session.projects)
+        self.watching.start()
 
     def _failed(self, exc: BaseException, what: str) -> Optional[int]:
         """A rejected token ends following with its one line (exit 1); anything else is one line,
@@ -215,14 +245,13 @@ class Follower:
         return None
 
 
-def watch_budget(requests_per_minute: float, since_s: float, interval_s: float) -> int:
-    """Requests one watch may spend: its share of the quota over the time since the last watch
-    (at least one interval, at most the longest wait), so the quota a cycle left unused goes to
-    reading more projects' events; at least one request. No quota, no limit."""
-    if not requests_per_minute:
-        return 1_000_000
-    seconds = min(max(since_s, interval_s), LONGEST_WAIT_S)
-    return max(1, int(requests_per_minute / 60 * seconds * WATCH_SHARE))
+def _loading(session: Session) -> Optional[Set[str]]:
+    """The streams a cycle loads events of: its target projects and every workspace with its own
+    events (every run reads those); None when it reads every project."""
+    if session.targets is None:
+        return None
+    workspaces = {str((p.get("workspace") or {}).get("gid") or "") for p in session.projects.values()}
+    return set(session.targets) | workspaces
 
 
 def _parts_per_run(args: argparse.Namespace, session: Session) -> Optional[int]:

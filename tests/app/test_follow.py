@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional
 import dlt
 import pytest
 
-from asana_app.follow import watch_budget
+from asana_app.watching import reads_per_watch, watch_rate
 from asana_sim import AsanaSim, SimConfig
 from tests.conftest import cli_subprocess_env, rows
 from tests.source import test_mirror as mirror
@@ -82,19 +82,19 @@ class Following:
         return dlt.attach("asana", pipelines_dir=str(self.pipelines))
 
 
-# (case, quota per minute, seconds since the last watch, interval) -> requests the watch may spend
-BUDGETS = [
-    ("no quota: no limit", 0, 5.0, 5.0, 1_000_000),
-    ("back to back: one interval's share", 1500, 0.5, 5.0, 100),
-    ("after a 15 s cycle: what it left unused", 1500, 15.0, 5.0, 300),
-    ("after hours: the longest wait's share", 1500, 9999.0, 5.0, 6000),
-    ("a free plan: at least one", 150, 0.0, 0.1, 1),
+# (case, quota per minute, share) -> reads per second the watches plan for, reads per watch
+RATES = [
+    ("no quota: no limit", 0, 0.8, None, 1_000_000),
+    ("Asana's paid plan: 80% of 25/s, handed over every 20 reads (a second)", 1500, 0.8, 20.0, 20),
+    ("a free plan: 2/s", 150, 0.8, 2.0, 2),
+    ("a tiny quota: still one read a watch", 30, 0.8, 0.4, 1),
 ]
 
 
-@pytest.mark.parametrize("case, rpm, since, interval, expected", BUDGETS, ids=[b[0] for b in BUDGETS])
-def test_what_a_watch_may_spend(case: str, rpm: float, since: float, interval: float, expected: int) -> None:
-    assert watch_budget(rpm, since, interval) == expected, case
+@pytest.mark.parametrize("case, rpm, share, rate, per_watch", RATES, ids=[r[0] for r in RATES])
+def test_what_the_watches_read(case: str, rpm: float, share: float, rate: Optional[float], per_watch: int) -> None:
+    planned = watch_rate(rpm, share)
+    assert (planned if planned is None else round(planned, 6), reads_per_watch(planned)) == (rate, per_watch), case
 
 
 def config(**kw: Any) -> SimConfig:

@@ -38,8 +38,9 @@ class Fake:
         return 200, ProjectEvents(sync="next", seen=1 if gid in self.changed else 0)
 
 
-def watcher(fake: Fake, interval: float = 5.0, longest: float = 300.0) -> Watcher:
-    return Watcher(None, interval, longest, clock=lambda: fake.now, read_project=fake.project, read_workspace=fake.workspace)
+def watcher(fake: Fake, interval: float = 5.0, longest: float = 300.0, reads_per_s: Optional[float] = None) -> Watcher:
+    return Watcher(None, interval, longest, reads_per_s=reads_per_s, clock=lambda: fake.now, read_project=fake.project,
+                   read_workspace=fake.workspace)
 
 
 def stored(workspace_tokens: Dict[str, str]) -> Dict[str, Dict[str, Any]]:
@@ -47,7 +48,7 @@ def stored(workspace_tokens: Dict[str, str]) -> Dict[str, Dict[str, Any]]:
 
 
 CASES = [
-    # (case, workspace tokens, projects, changed, budget, expected projects, expected workspaces, reads)
+    # (case, workspace tokens, projects, changed, budget, expected projects, expected workspaces, reads[, busy])
     ("a workspace with its own events: one read, none per project", {WS: "t"}, ["p1", "p2"], set(), 10, set(), set(), [WS]),
     ("its events show a change", {WS: "t"}, ["p1", "p2"], {WS}, 10, set(), {WS}, [WS]),
     ("per project: every project read when the budget allows", {}, ["p1", "p2", "p3"], {"p2"}, 10, {"p2"}, set(), ["p1", "p2", "p3"]),
@@ -55,13 +56,19 @@ CASES = [
     ("an expired token counts as a change", {}, ["p1"], {"expired:p1"}, 10, {"p1"}, set(), ["p1"]),
     ("mixed: the workspace's events for its projects, reads for the others", {OTHER: "t"}, ["p1", "x:p2"], {"p1"}, 10,
      {"p1"}, set(), [OTHER, "p1"]),
+    ("a cycle loading p2: its stored token would show that cycle's changes, so it is left alone", {}, ["p1", "p2", "p3"],
+     {"p2"}, 10, set(), set(), ["p1", "p3"], {"p2"}),
+    ("a cycle loading the workspace's events: not read meanwhile", {OTHER: "t"}, ["p1", "x:p2"], {OTHER}, 10, set(), set(),
+     ["p1"], {OTHER}),
+    ("a cycle loading every stream: nothing read", {OTHER: "t"}, ["p1", "x:p2"], {"p1"}, 10, set(), set(), [], None),
 ]
 
 
-@pytest.mark.parametrize("case, tokens, gids, changed, budget, projects, workspaces, reads", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("case, tokens, gids, changed, budget, projects, workspaces, reads, busy",
+                         [c if len(c) == 9 else (*c, set()) for c in CASES], ids=[c[0] for c in CASES])
 def test_one_watch(
     case: str, tokens: Dict[str, str], gids: List[str], changed: Set[str], budget: int,
-    projects: Set[str], workspaces: Set[str], reads: List[str],
+    projects: Set[str], workspaces: Set[str], reads: List[str], busy: Optional[Set[str]],
 ) -> None:
     fake = Fake()
     fake.changed = {g for g in changed if not g.startswith("expired:")}
@@ -70,18 +77,18 @@ def test_one_watch(
     for gid in gids:
         workspace, _, name = gid.rpartition(":")
         records[name] = project(name, OTHER if workspace == "x" else WS)
-    found = watcher(fake).watch(stored(tokens), records, budget)
+    found = watcher(fake).watch(stored(tokens), records, budget, busy)
     assert (found.projects, found.workspaces, fake.reads) == (projects, workspaces, reads), case
     assert found.requests == len(reads)
 
 
 def test_the_busiest_projects_are_read_most_often() -> None:
-    """Twenty projects, a budget of three reads a watch: the one that keeps changing is read every
-    watch; the quiet ones wait longer and longer, up to one round of the budget (about 33 s)."""
+    """Twenty projects, three reads a watch every 5 s: the one that keeps changing is read every
+    watch; the quiet ones wait longer and longer, up to one round at that rate (about 33 s)."""
     fake = Fake()
     fake.changed = {"p00"}
     records = {f"p{i:02d}": project(f"p{i:02d}") for i in range(20)}
-    watch = watcher(fake)
+    watch = watcher(fake, reads_per_s=3 / 5)
     for _ in range(200):  # 1,000 s of watches every 5 s
         watch.watch(stored({}), records, budget=3)
         fake.now += 5.0
@@ -97,7 +104,7 @@ def test_a_quiet_project_that_changes_is_read_every_watch_again() -> None:
     is read at every watch once its events show a change."""
     fake = Fake()
     records = {f"p{i:02d}": project(f"p{i:02d}") for i in range(16)}
-    watch = watcher(fake, longest=80.0)
+    watch = watcher(fake, longest=80.0, reads_per_s=1 / 5)
     for _ in range(60):  # 300 s
         watch.watch(stored({}), records, budget=1)
         fake.now += 5.0
@@ -111,3 +118,13 @@ def test_a_quiet_project_that_changes_is_read_every_watch_again() -> None:
         watch.watch(stored({}), records, budget=1)
         fake.now += 5.0
     assert fake.reads.count("p03") == before + 5  # then read at every watch
+
+
+def test_a_workspace_is_read_once_an_interval_however_often_it_is_watched() -> None:
+    """Workspace mode: watches a second apart read the workspace's events once per 5 s interval."""
+    fake = Fake()
+    watch = watcher(fake, interval=5.0)
+    for _ in range(20):  # 20 s of watches every second
+        watch.watch(stored({WS: "t"}), {"p1": project("p1")}, budget=100)
+        fake.now += 1.0
+    assert fake.reads == [WS] * 4
