@@ -7,11 +7,13 @@ memory settings), and so that a lakehouse run can keep one row per key (`asana_a
 """
 
 import csv
+import os
 from typing import Any, Dict, List, Optional, Tuple
 
 import dlt
 from dlt.common.pipeline import LoadInfo
 from dlt.common.storages import FileStorage
+from dlt.common.storages.load_package import PackageStorage
 
 from asana_app.destinations import fastest_file_format
 from asana_app.lakehouse import check_merges, prepare_iceberg_catalog, run_without_repeated_rows
@@ -115,8 +117,13 @@ def finish_earlier_run(pipeline: dlt.Pipeline) -> None:
     changes would wait for another run. A package whose load never began loads as it is; one
     killed mid-load has jobs that may or may not have reached the destination, and loading them
     again duplicates rows, so it is aborted (dlt restores the state of the last complete load)
-    and this run's extraction fetches its data again.
+    and this run's extraction fetches its data again. An extracted package that a kill left half
+    deleted is dropped first (`drop_half_deleted_packages`).
     """
+    dropped = drop_half_deleted_packages(pipeline)
+    if dropped:
+        print(f"Dropped {len(dropped)} extracted package(s) an earlier run was killed deleting: its data is in the"
+              " normalized package(s).")
     if not pipeline.has_pending_data:
         return
     packages = [pipeline.get_load_package_info(load_id) for load_id in pipeline.list_normalized_load_packages()]
@@ -127,3 +134,35 @@ def finish_earlier_run(pipeline: dlt.Pipeline) -> None:
         print("Finishing the earlier, interrupted run first: loading the data it had already fetched.")
         pipeline.normalize()
         pipeline.load()
+
+
+def drop_half_deleted_packages(pipeline: dlt.Pipeline) -> List[str]:
+    """Deletes the extracted packages a run killed inside dlt's normalize commit left behind.
+
+    Why: dlt's normalize commits a package by renaming its normalized copy into the load
+    storage, then deletes the extracted copy file by file (it logs "do not kill this process").
+    Killed in between (SIGKILL, the OOM killer, a reboot), the extracted copy stays with some of
+    its files gone, often its `new_jobs` folder, and every later run's normalize fails on it
+    (FileNotFoundError: .../new_jobs): follow mode and every scheduled run stayed stuck. Its data
+    is in the normalized package, which loads as any other. An extracted package with no
+    normalized copy is only ever incomplete when a deletion of it was killed: dlt deletes empty
+    packages and aborted ones, never one it still needs.
+
+    Returns:
+        The load ids deleted.
+    """
+    extracted = pipeline.list_extracted_load_packages()
+    if not extracted:
+        return []
+    storage = pipeline._get_normalize_storage().extracted_packages  # dlt has no public call for one package
+    committed = set(pipeline.list_normalized_load_packages()) | set(pipeline.list_completed_load_packages())
+    dropped = []
+    for load_id in extracted:
+        folder = storage.get_package_path(load_id)
+        complete = storage.storage.has_folder(os.path.join(folder, PackageStorage.NEW_JOBS_FOLDER)) and storage.storage.has_file(
+            os.path.join(folder, PackageStorage.SCHEMA_FILE_NAME)
+        )
+        if load_id in committed or not complete:
+            storage.delete_package(load_id)
+            dropped.append(load_id)
+    return dropped

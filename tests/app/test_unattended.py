@@ -5,6 +5,7 @@ once. Every run ends, in tables equal to a clean run's or in one line starting `
 import contextlib
 import io
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -160,56 +161,88 @@ def test_pages_that_never_end_stop_with_one_line(sim: AsanaSim, tmp_path: Path) 
     assert loaded_tables(tmp_path) == []
 
 
-# The CLI, killed with SIGKILL at $KILL_AT: `load`, with its package normalized and no job
+# The CLI, killed with SIGKILL at $KILL_AT: `normalize`, when dlt's normalize has committed the
+# load package and is deleting the extracted files it was made from (its "do not kill this
+# process" moment), half of them deleted; `load`, with its package normalized and no job
 # started; or `job:<table>`, the moment the destination committed a job of that table and before
-# dlt recorded it as done, the worst instant of a load.
+# dlt recorded it as done, the worst instant of a load. The extract and normalize run in a forked
+# child (`cli.run`): a kill there kills the whole run.
 KILLED_MID_LOAD = """
 import os, runpy, signal, sys
 from dlt.common.destination.client import RunnableLoadJob
+from dlt.common.storages.load_package import PackageStorage
 from dlt.load.load import Load
-kill_at = os.environ["KILL_AT"]
+kill_at, run_pid = os.environ["KILL_AT"], os.getpid()
 run_managed, load_single_package = RunnableLoadJob.run_managed, Load.load_single_package
+delete_package = PackageStorage.delete_package
+def die():
+    if os.getpid() != run_pid:
+        os.kill(run_pid, signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
 def run_then_die(self, *args):
     run_managed(self, *args)
     if kill_at == "job:" + self.job_file_info().table_name:
-        os.kill(os.getpid(), signal.SIGKILL)
+        die()
 def die_before_loading(self, *args):
     if kill_at == "load":
-        os.kill(os.getpid(), signal.SIGKILL)
+        die()
     load_single_package(self, *args)
+def die_deleting(self, load_id, *args, **kwargs):
+    if kill_at == "normalize" and os.path.basename(os.path.normpath(self.storage.storage_path)) == "extracted":
+        self.storage.delete_folder(self.get_job_state_folder_path(load_id, "new_jobs"), recursively=True)
+        die()
+    delete_package(self, load_id, *args, **kwargs)
 RunnableLoadJob.run_managed, Load.load_single_package = run_then_die, die_before_loading
+PackageStorage.delete_package = die_deleting
 sys.argv = [sys.argv[1], *sys.argv[2:]]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
+@pytest.fixture(scope="module")
+def loaded_then_changed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Any]]:
+    """What every kill point starts from, made once: a first load (its folder kept, to restore
+    before each kill), then changes in Asana, and a clean full load of the changed account."""
+    with AsanaSim(token=TOKEN, config=SimConfig(seed=17, tasks=40, projects=3)) as sim:
+        victim = tmp_path_factory.mktemp("victim")
+        assert run_cli(victim, sim.base_url)[0] == 0
+        first_load = tmp_path_factory.mktemp("first_load")
+        shutil.copytree(victim, first_load, dirs_exist_ok=True)
+        make_changes(sim.base_url, TOKEN)
+        reference = tmp_path_factory.mktemp("reference")
+        assert run_cli(reference, sim.base_url)[0] == 0  # a clean full load of the changed account
+        yield {"sim": sim, "victim": victim, "first_load": first_load, "reference": tables(reference)}
+
+
 @pytest.mark.parametrize(
     "kill_at, finishing",
     [
+        ("normalize", "loading the data it had already fetched"),
         ("load", "loading the data it had already fetched"),
         ("job:users", "it was killed mid-load, so this run loads its data again"),
         ("job:tasks", "it was killed mid-load, so this run loads its data again"),
     ],
 )
-def test_a_killed_run_is_finished_by_the_next_one_with_its_changes(kill_at: str, finishing: str, tmp_path: Path) -> None:
-    with AsanaSim(token=TOKEN, config=SimConfig(seed=17, tasks=40, projects=3)) as sim:
-        victim, reference = tmp_path / "victim", tmp_path / "reference"
-        assert run_cli(victim, sim.base_url)[0] == 0
-        make_changes(sim.base_url, TOKEN)
-        assert run_cli(reference, sim.base_url)[0] == 0  # a clean full load of the changed account
-
-        env = dict(os.environ, PYTHONPATH=str(REPO), KILL_AT=kill_at, **cli_env(victim, sim.base_url))
-        killed = subprocess.run(
-            [sys.executable, "-c", KILLED_MID_LOAD, str(REPO / "asana_dlt_pipeline.py"), "--progress", "none"],
-            cwd=victim, env=env, capture_output=True, text=True, timeout=120,
-        )
-        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-        code, out, err = run_cli(victim, sim.base_url)
+def test_a_killed_run_is_finished_by_the_next_one_with_its_changes(
+    kill_at: str, finishing: str, loaded_then_changed: Dict[str, Any]
+) -> None:
+    sim, victim = loaded_then_changed["sim"], loaded_then_changed["victim"]
+    # The first load's folder, where it ran (dlt's state keeps its working directory).
+    shutil.rmtree(victim)
+    shutil.copytree(loaded_then_changed["first_load"], victim)
+    env = dict(os.environ, PYTHONPATH=str(REPO), KILL_AT=kill_at, **cli_env(victim, sim.base_url))
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_LOAD, str(REPO / "asana_dlt_pipeline.py"), "--progress", "none"],
+        cwd=victim, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    code, out, err = run_cli(victim, sim.base_url)
 
     assert code == 0, err
     assert duplicate_keys(victim) == {}
-    assert tables(victim) == tables(reference)  # the changes arrived too, in the same run
+    assert tables(victim) == loaded_then_changed["reference"]  # the changes arrived too, in the same run
     assert out.count("Finishing the earlier, interrupted run first") == 1 and finishing in out
+    assert ("Dropped 1 extracted package(s) an earlier run was killed deleting" in out) == (kill_at == "normalize"), out
 
 
 def test_two_runs_at_once_a_killed_run_and_ctrl_c(tmp_path: Path) -> None:
