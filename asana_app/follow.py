@@ -131,6 +131,10 @@ def follow(args: argparse.Namespace, pipelines_dir: str, pipeline_name: str) -> 
     logging.getLogger("dlt").addFilter(OnceEach())
     with hold_run_lock(pipelines_dir, pipeline_name):
         pipeline = make_pipeline(pipeline_name, args.destination, args.dataset, "none", pipelines_dir)
+        # dlt's normalize and load steps take SIGTERM and SIGINT for themselves and end the step on
+        # the first one (the cycle failed, exit 130); here the first must let the cycle finish, so
+        # both signals reach `Stop` whichever step runs.
+        pipeline.runtime_config.intercept_signals = False
         health = Health(args.health_file or os.path.join(pipelines_dir, f"{pipeline_name}.follow.json"))
         print(
             f"Following Asana into {pipeline.destination.destination_name} dataset {args.dataset}: a cycle when"

@@ -2,9 +2,10 @@
 
 Each test starts the CLI against the simulator and follows its heartbeat file (waiting for a
 condition, never for time to pass): it loads what changes while it runs, holds the run lock for
-its life, stops on SIGTERM after the cycle in progress with one line, ends with one line on a
-revoked token, and, killed with SIGKILL at moments drawn at random, loses and duplicates
-nothing: the warehouse mirrors Asana once the edits stop.
+its life, stops on SIGTERM after the cycle in progress with one line (also when the signal comes
+during the cycle's load, where dlt would take it for itself), ends with one line on a revoked
+token, and, killed with SIGKILL at moments drawn at random, loses and duplicates nothing: the
+warehouse mirrors Asana once the edits stop.
 """
 
 import json
@@ -44,9 +45,11 @@ class Following:
                     "--pipelines-dir", str(self.pipelines), "--progress", "none", *extra]
         self.process: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
 
-    def start(self) -> "Following":
+    def start(self, wrapper: Optional[str] = None) -> "Following":
+        """Starts the CLI, or `wrapper` (Python code that runs the script in sys.argv[1]) around it."""
         log = open(self.log_path, "a", encoding="utf-8")
-        self.process = subprocess.Popen(self.cmd, cwd=self.tmp_path, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        cmd = self.cmd if wrapper is None else [self.cmd[0], "-c", wrapper, *self.cmd[1:]]
+        self.process = subprocess.Popen(cmd, cwd=self.tmp_path, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         return self
 
     def status(self) -> Dict[str, Any]:
@@ -56,14 +59,15 @@ class Following:
             return {}
 
     def wait_for(self, condition: Callable[[Dict[str, Any]], bool], what: str, timeout: float = 90) -> Dict[str, Any]:
-        """Waits until the heartbeat shows the condition (or the process ended)."""
+        """Waits until the heartbeat shows the condition; fails if the process ended without it."""
         assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            ended = self.process.poll() is not None  # before reading: an ended process's last heartbeat counts
             status = self.status()
             if status.get("pid") == self.process.pid and condition(status):
                 return status
-            assert self.process.poll() is None, f"follow mode ended while waiting for {what}:\n{self.log()[-3000:]}"
+            assert not ended, f"follow mode ended while waiting for {what}:\n{self.log()[-3000:]}"
             time.sleep(0.05)  # waiting for a condition, not for time to pass
         raise AssertionError(f"no {what} within {timeout} s:\n{self.log()[-3000:]}")
 
@@ -107,10 +111,12 @@ def test_follow_loads_each_change_and_stops_on_sigterm_after_its_cycle(tmp_path:
     with AsanaSim(token=TOKEN, config=config(workspace_events=events, search=events, premium=events)) as sim:
         following = Following(tmp_path, sim).start()
         following.wait_for(lambda s: s.get("cycles", 0) >= 1, "first cycle")
-        # The run lock is held for the process's life: a scheduled run meanwhile is refused.
-        other = subprocess.run([sys.executable, str(REPO / "asana_dlt_pipeline.py"), "--pipelines-dir", str(following.pipelines),
-                                "--progress", "none"], cwd=tmp_path, env=following.env, capture_output=True, text=True, timeout=60)
-        assert other.returncode == 1 and "another run (pid" in other.stderr, other.stderr
+        if not events:  # the lock does not depend on the plan: checked once
+            # The run lock is held for the process's life: a scheduled run meanwhile is refused.
+            other = subprocess.run([sys.executable, str(REPO / "asana_dlt_pipeline.py"), "--pipelines-dir",
+                                    str(following.pipelines), "--progress", "none"],
+                                   cwd=tmp_path, env=following.env, capture_output=True, text=True, timeout=60)
+            assert other.returncode == 1 and "another run (pid" in other.stderr, other.stderr
         api = mirror.Api(sim)
         task = next(t for t in sim.store.all("task") if t["projects"] and t["parent"] is None)
         name = f"renamed while following {uuid.uuid4().hex[:6]}"
@@ -118,6 +124,8 @@ def test_follow_loads_each_change_and_stops_on_sigterm_after_its_cycle(tmp_path:
         api.send("PUT", f"/tasks/{task['gid']}", {"name": name})
         api.send("POST", f"/tasks/{task['gid']}/stories", {"text": "a comment while following"})
         following.wait_for(lambda s: s.get("cycles", 0) > done and "tasks" in s.get("last_cycle", ""), "a cycle with the change")
+        # The comment may have come after that cycle read the events: the next cycle, then in
+        # progress, loads it before SIGTERM ends following.
         assert following.stop() == 0
         log = following.log().strip().splitlines()
         assert log[-1].startswith("Stopped following after") and "(SIGTERM)" in log[-1], log[-3:]
@@ -139,6 +147,26 @@ def test_a_token_revoked_while_following_ends_it_with_one_line(tmp_path: Path) -
         assert log[-1].startswith("error: Asana rejected the access token (401"), log[-3:]
         assert "Traceback" not in following.log()
         assert TOKEN not in following.log() and TOKEN not in following.health.read_text()  # never printed
+
+
+# Follow mode that sends itself SIGTERM in the load step of every cycle after its first, inside
+# dlt's normalize and load, which would take the signal for themselves and end the cycle.
+SIGTERM_DURING_A_LOAD = """
+import os, runpy, signal, sys
+from dlt.load.load import Load
+import asana_app.follow
+beat, load_single_package, cycles = asana_app.follow.Health.beat, Load.load_single_package, [0]
+def counting(self, **changes):
+    beat(self, **changes)
+    cycles[0] = self.status["cycles"]
+def terminated_while_loading(self, *args):
+    if cycles[0] >= 1:
+        os.kill(os.getpid(), signal.SIGTERM)
+    load_single_package(self, *args)
+asana_app.follow.Health.beat, Load.load_single_package = counting, terminated_while_loading
+sys.argv = [sys.argv[1], *sys.argv[2:]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 
 
 def _edit(api: mirror.Api, sim: AsanaSim, rng: random.Random, n: int) -> None:
@@ -184,11 +212,15 @@ def test_killed_at_random_moments_the_next_start_goes_on_and_nothing_is_lost(
                     edits += 1
                     time.sleep(rng.uniform(0.0, 0.6))  # a random moment to kill at, not a wait for something
                 assert following.stop(signal.SIGKILL) == -signal.SIGKILL
-            following.start()
+            # The last start gets SIGTERM during the load of the last edit's cycle (where dlt's steps
+            # take signals for themselves): it finishes that cycle, then stops.
+            following.start(wrapper=SIGTERM_DURING_A_LOAD)
             done = following.wait_for(lambda s: s.get("cycles", 0) >= 1, "a cycle after the last start")["cycles"]
             _edit(api, sim, rng, edits)
             following.wait_for(lambda s: s.get("cycles", 0) > done, "the last edit's cycle")
-            assert following.stop() == 0
+            assert following.process is not None and following.process.wait(timeout=120) == 0, following.log()[-3000:]
+            last = following.log().strip().splitlines()[-1]
+            assert last.startswith(f"Stopped following after {done + 1} cycle(s) (SIGTERM)"), last
             pipeline = following.pipeline()
             mirror.assert_mirror(pipeline, sim, f"after {edits + 1} edits and 4 kills")
         finally:
