@@ -33,6 +33,7 @@ import pendulum
 
 from asana_app.destinations import make_pipeline
 from asana_app.options import source_arguments
+from asana_app.process_memory import release_freed
 from asana_app.run_guard import hold_run_lock, one_line, root_cause
 from asana_app.runs import run_once
 from asana_app.watching import Watching
@@ -213,6 +214,7 @@ class Follower:
         self._watch_on()
         if full:
             self.last_full = started
+        release_freed()  # what the load left: memory stays flat over days of cycles
         line = _cycle_line(self.health.status["cycles"] + 1, full, watched, loaded, time.monotonic() - started,
                            _cpu_s() - cpu_started)
         print(line)

@@ -15,6 +15,10 @@ from asana_dlt.watch import Watched, Watcher
 
 Stored = Dict[str, Dict[str, Dict[str, Any]]]
 
+# Events reads in flight at once: one at a time, Asana's ~50 ms per request allows ~20/s, less
+# than the 20/s a paid quota's share plans for; four keep up, and the limiter paces them.
+READERS = 4
+
 
 def watch_rate(requests_per_minute: float, share: float) -> Optional[float]:
     """Reads per second the watches plan for: their share of the quota (None: no quota, no limit).
@@ -56,7 +60,7 @@ class Watching:
         beat: Callable[[int], None],
     ) -> None:
         rate = watch_rate(requests_per_minute, share)
-        self.watcher = Watcher(client, interval_s, longest_s, reads_per_s=rate)
+        self.watcher = Watcher(client, interval_s, longest_s, reads_per_s=rate, workers=READERS)
         self.interval_s, self.budget, self.wake, self.beat = interval_s, reads_per_watch(rate), wake, beat
         self._lock = threading.Lock()
         self._stored: Stored = {"projects": {}, "workspaces": {}}
@@ -75,6 +79,7 @@ class Watching:
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join(timeout=60)
+        self.watcher.close()
 
     def loading(self, busy: Optional[Set[str]]) -> None:
         """A cycle starts: the projects and workspaces whose events it loads (None: all)."""

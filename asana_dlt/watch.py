@@ -14,6 +14,7 @@ once (at most `longest_s`); every watch spends at most its budget of requests.
 """
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Set
 
@@ -24,6 +25,9 @@ ReadProject = Callable[[Dict[str, Any], Optional[str]], Optional[ProjectEvents]]
 ReadWorkspace = Callable[[str, Optional[str]], "tuple[int, Optional[ProjectEvents]]"]
 
 WORKSPACE_PREFIX = "workspace:"  # a workspace's key among the due times
+# Share of the reads the busy projects leave that the quiet ones are planned for: the rest
+# absorbs the bunching of their due times, so a busy project is rarely kept waiting.
+QUIET_SLACK = 0.8
 
 
 @dataclass
@@ -57,6 +61,7 @@ class Watcher:
         clock: Monotonic time, injectable for tests.
         read_project: Reads a project's events from a token (Asana's, through `client`, unless given).
         read_workspace: Reads a workspace's events from a token (likewise).
+        workers: Projects' events read at once (the client's limiter still paces them).
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class Watcher:
         clock: Callable[[], float] = time.monotonic,
         read_project: Optional[ReadProject] = None,
         read_workspace: Optional[ReadWorkspace] = None,
+        workers: int = 1,
     ) -> None:
         self.shortest_s, self.longest_s, self.reads_per_s, self.clock = shortest_s, longest_s, reads_per_s, clock
         self.read_project: ReadProject = read_project or (lambda project, sync: read_project_events(client, project, sync))  # type: ignore[arg-type]
@@ -76,6 +82,8 @@ class Watcher:
         )
         self._due: Dict[str, float] = {}
         self._interval: Dict[str, float] = {}
+        # Reads side by side: one at a time, Asana's ~50 ms per request would cap them at ~20/s.
+        self._reads = ThreadPoolExecutor(workers, thread_name_prefix="asana-dlt-events") if workers > 1 else None
 
     def watch(
         self,
@@ -110,26 +118,41 @@ class Watcher:
             if status != 200 or (events is not None and events.seen):  # a change, or a token to take again
                 found.workspaces.add(gid)
         own = [p for p in projects.values() if _workspace(p) not in covered]
-        # A quiet project waits at most as long as the watcher's share takes to read every project once.
-        rounds = len(own) / self.reads_per_s if self.reads_per_s else 0.0
-        longest = min(self.longest_s, max(self.shortest_s, rounds))
+        longest = self._longest(own)
         waiting = [p for p in own if self._due.get(p["gid"], 0.0) <= now and p["gid"] not in busy]
-        for project in sorted(waiting, key=lambda p: self._priority(p["gid"], now, longest))[: max(0, budget - found.requests)]:
+        chosen = sorted(waiting, key=lambda p: self._priority(p["gid"], now))[: max(0, budget - found.requests)]
+        read = lambda project: self.read_project(project, stored["projects"].get(project["gid"], {}).get("sync"))  # noqa: E731
+        for project, events in zip(chosen, self._reads.map(read, chosen) if self._reads else map(read, chosen)):
             found.requests += 1
-            entry = stored["projects"].get(project["gid"], {})
-            events = self.read_project(project, entry.get("sync"))
             changed = events is not None and bool(events.seen or events.reconcile)
             if changed:
                 found.projects.add(project["gid"])
             self._reschedule(project["gid"], changed, now, longest)
         return found
 
-    def _priority(self, gid: str, now: float, longest: float) -> "tuple[int, float, float]":
-        """Starved projects first (overdue by more than the longest wait: a busy organization
-        never keeps a quiet project from being read), then the busiest (shortest interval),
-        then the longest overdue."""
+    def close(self) -> None:
+        """Ends the reading threads (a watch in progress finishes its reads)."""
+        if self._reads is not None:
+            self._reads.shutdown(wait=False, cancel_futures=True)
+
+    def _longest(self, own: List[Dict[str, Any]]) -> float:
+        """How long a quiet project may wait: what the reads the busy projects leave take to read
+        the quiet ones once (at least the shortest interval, at most `longest_s`)."""
+        if not self.reads_per_s:
+            return self.shortest_s
+        busy = sum(1 for p in own if self._interval.get(p["gid"], self.shortest_s) <= self.shortest_s and p["gid"] in self._due)
+        left = (self.reads_per_s - busy / self.shortest_s) * QUIET_SLACK
+        rounds = (len(own) - busy) / left if left > 0 else self.longest_s
+        return min(self.longest_s, max(self.shortest_s, rounds))
+
+    def _priority(self, gid: str, now: float) -> "tuple[float, float]":
+        """The most overdue for their own interval first, counting from a shortest interval before
+        they were due: a busy project (read every few seconds) that is due goes before a quiet
+        one (read every minute or two) until that one is late by about its own interval, so
+        when the quota cannot keep up with every project the busiest still come first, and a
+        quiet project's turn still comes."""
         due = self._due.get(gid, 0.0)
-        return (0 if now - due > longest else 1, self._interval.get(gid, self.shortest_s), due)
+        return (-(now - due + self.shortest_s) / self._interval.get(gid, self.shortest_s), due)
 
     def _reschedule(self, gid: str, changed: bool, now: float, longest: float) -> None:
         interval = self._interval.get(gid, self.shortest_s)

@@ -73,11 +73,14 @@ def test_the_demo_keeps_its_state_and_data_in_the_pipelines_dir_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`--pipelines-dir` wins over the checkout's `.demo/` (tests/app/test_as_cron_runs_it.py
-    runs the demo without it, as cron would)."""
+    runs the demo without it, as cron would, and checks its analytics: they are left out here)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    built = []
+    monkeypatch.setattr(cli, "analyse", lambda pipeline, *args, **kwargs: built.append(pipeline.pipelines_dir))
     folder = tmp_path / "my_demo"
     assert cli.main(["--demo", "--pipelines-dir", str(folder)]) == 0
+    assert built == [str(folder)]  # the analytics are built on the demo's own pipeline
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert (folder / "asana_demo" / "state.json").exists() and (folder / "asana_demo.duckdb").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["my_demo"]  # nothing in the working directory or dlt's folder
@@ -86,7 +89,7 @@ def test_the_demo_keeps_its_state_and_data_in_the_pipelines_dir_given(
     import duckdb
 
     with duckdb.connect(str(folder / "asana_demo.duckdb"), read_only=True) as db:
-        assert db.execute("select count(*) from asana_data_analytics.asana__task").fetchone()[0] > 0
+        assert db.execute("select count(*) from asana_data.tasks").fetchone()[0] > 0
 
 
 def test_a_run_with_nothing_to_load_names_the_dataset_in_its_last_line(
