@@ -329,6 +329,7 @@ def _notify(message: str) -> None:
         address = "\0" + address[1:]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)  # a manager that reads late loses a beat; it never stalls a cycle
             sock.sendto(message.encode(), address)
     except OSError:
         pass

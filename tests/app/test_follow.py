@@ -11,9 +11,12 @@ warehouse mirrors Asana once the edits stop.
 import json
 import os
 import random
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -108,8 +111,10 @@ def config(**kw: Any) -> SimConfig:
 @pytest.mark.parametrize("plan", ["polling", "workspace-events"])
 def test_follow_loads_each_change_and_stops_on_sigterm_after_its_cycle(tmp_path: Path, plan: str) -> None:
     events = plan == "workspace-events"
-    with AsanaSim(token=TOKEN, config=config(workspace_events=events, search=events, premium=events)) as sim:
-        following = Following(tmp_path, sim).start()
+    with AsanaSim(token=TOKEN, config=config(workspace_events=events, search=events, premium=events)) as sim, \
+            SystemdNotify() as systemd:
+        env = dict(cli_subprocess_env(tmp_path, sim.base_url, sim.token), NOTIFY_SOCKET=systemd.path)
+        following = Following(tmp_path, sim, env=env).start()
         following.wait_for(lambda s: s.get("cycles", 0) >= 1, "first cycle")
         if not events:  # the lock does not depend on the plan: checked once
             # The run lock is held for the process's life: a scheduled run meanwhile is refused.
@@ -134,6 +139,53 @@ def test_follow_loads_each_change_and_stops_on_sigterm_after_its_cycle(tmp_path:
         assert rows(pipeline, f"SELECT name FROM tasks WHERE gid = '{task['gid']}'") == [(name,)]
         assert rows(pipeline, "SELECT count(*) FROM stories WHERE text = 'a comment while following'") == [(1,)]
         mirror.assert_mirror(pipeline, sim, "after following")
+        # systemd (`Type=notify`, docs/scheduling.md) heard it start and stay alive.
+        messages = systemd.received()
+        assert messages[0] == "READY=1" and sum(m.startswith("WATCHDOG=1\nSTATUS=") for m in messages) >= 2, messages
+        assert any("cycle 1 (full)" in m for m in messages), messages
+
+
+class SystemdNotify:
+    """systemd's notify socket, as a service manager binds it for a `Type=notify` unit."""
+
+    def __init__(self) -> None:
+        self.folder = tempfile.mkdtemp(prefix="sd-", dir="/tmp")  # a socket's path has at most 107 bytes
+        self.path = os.path.join(self.folder, "notify")
+
+    def __enter__(self) -> "SystemdNotify":
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.socket.bind(self.path)
+        self.socket.setblocking(False)
+        return self
+
+    def received(self) -> List[str]:
+        messages = []
+        while True:
+            try:
+                messages.append(self.socket.recv(65536).decode())
+            except BlockingIOError:
+                return messages
+
+    def __exit__(self, *exc: Any) -> None:
+        self.socket.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_the_documented_systemd_unit_verifies(tmp_path: Path) -> None:
+    """The unit docs/scheduling.md shows, with its paths made real, passes `systemd-analyze verify`."""
+    text = (REPO / "docs" / "scheduling.md").read_text(encoding="utf-8")
+    unit = text.split("# /etc/systemd/system/asana-dlt-follow.service\n", 1)[1].split("```", 1)[0]
+    checkout = tmp_path / "asana-dlt"
+    (checkout / ".venv" / "bin").mkdir(parents=True)
+    os.symlink(sys.executable, checkout / ".venv" / "bin" / "python")
+    (checkout / "asana_dlt_pipeline.py").touch()
+    unit = unit.replace("/path/to/asana-dlt", str(checkout)).replace("User=asana", "User=root")
+    path = tmp_path / "asana-dlt-follow.service"
+    path.write_text(unit, encoding="utf-8")
+    assert "Type=notify" in unit and "--follow" in unit
+    done = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr
 
 
 def test_a_token_revoked_while_following_ends_it_with_one_line(tmp_path: Path) -> None:
@@ -167,6 +219,10 @@ asana_app.follow.Health.beat, Load.load_single_package = counting, terminated_wh
 sys.argv = [sys.argv[1], *sys.argv[2:]]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
+
+
+# SIGKILLs per destination, each at a moment drawn at random among a few edits.
+KILLS = 3
 
 
 def _edit(api: mirror.Api, sim: AsanaSim, rng: random.Random, n: int) -> None:
@@ -204,7 +260,7 @@ def test_killed_at_random_moments_the_next_start_goes_on_and_nothing_is_lost(
         following = Following(tmp_path, sim, *extra, env=env)
         api, edits = mirror.Api(sim), 0
         try:
-            for kill in range(4):
+            for kill in range(KILLS):
                 following.start()
                 following.wait_for(lambda s: True, "the process's first heartbeat")
                 for _ in range(rng.randint(2, 5)):  # edits while it follows, then SIGKILL at a random moment
@@ -222,7 +278,7 @@ def test_killed_at_random_moments_the_next_start_goes_on_and_nothing_is_lost(
             last = following.log().strip().splitlines()[-1]
             assert last.startswith(f"Stopped following after {done + 1} cycle(s) (SIGTERM)"), last
             pipeline = following.pipeline()
-            mirror.assert_mirror(pipeline, sim, f"after {edits + 1} edits and 4 kills")
+            mirror.assert_mirror(pipeline, sim, f"after {edits + 1} edits and {KILLS} kills")
         finally:
             if following.process and following.process.poll() is None:
                 following.stop(signal.SIGKILL)
