@@ -82,7 +82,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--follow-interval", type=float, default=5.0, metavar="SECONDS",
-        help="with --follow: how often Asana's events are read between loads (default: 5)",
+        help="with --follow: how soon a project (or workspace) whose events showed a change has them read"
+        " again; quiet ones wait longer, within the quota (default: 5)",
     )
     parser.add_argument(
         "--follow-full-every", type=float, default=5.0, metavar="MINUTES",
