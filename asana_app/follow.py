@@ -232,7 +232,8 @@ class Follower:
         if client is None:  # the first cycle failed before it made one
             return
         self.watching = Watching(client, self.args.follow_interval, LONGEST_WAIT_S, self.session.requests_per_minute,
-                                 WATCH_SHARE, self.wake, lambda requests: self.health.beat(watch_requests=requests))
+                                 WATCH_SHARE, self.wake, lambda requests: self.health.beat(watch_requests=requests),
+                                 self.stop.requested)
         self.watching.loaded(stored, self.session.projects)
         self.watching.start()
 

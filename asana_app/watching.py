@@ -47,6 +47,8 @@ class Watching:
         share: The share of the quota the watches plan for (`watch_rate`).
         wake: Set when a change was found or a read failed, so the follower need not poll.
         beat: Called after each watch with the requests it made (the heartbeat).
+        stopped: Set when following is to end: no more reads, so the cycle in progress has the
+            whole quota to finish.
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class Watching:
         share: float,
         wake: threading.Event,
         beat: Callable[[int], None],
+        stopped: Optional[threading.Event] = None,
     ) -> None:
         rate = watch_rate(requests_per_minute, share)
         self.watcher = Watcher(client, interval_s, longest_s, reads_per_s=rate, workers=READERS)
@@ -69,6 +72,7 @@ class Watching:
         self._found = Watched()
         self._failure: Optional[Exception] = None
         self._stopping = threading.Event()
+        self.stopped = stopped or threading.Event()
         self._thread = threading.Thread(target=self._run, name="asana-dlt-watch", daemon=True)
 
     def start(self) -> "Watching":
@@ -99,7 +103,7 @@ class Watching:
         return found, failure
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and not self.stopped.is_set():
             with self._lock:
                 stored, projects, busy = self._stored, self._projects, self._busy
             try:

@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Set
 
 from .events import ProjectEvents, read_project_events, read_stream
 from .helpers import AsanaClient
+from .rate_limit import RateLimiter
 
 ReadProject = Callable[[Dict[str, Any], Optional[str]], Optional[ProjectEvents]]
 ReadWorkspace = Callable[[str, Optional[str]], "tuple[int, Optional[ProjectEvents]]"]
@@ -84,6 +85,9 @@ class Watcher:
         self._interval: Dict[str, float] = {}
         # Reads side by side: one at a time, Asana's ~50 ms per request would cap them at ~20/s.
         self._reads = ThreadPoolExecutor(workers, thread_name_prefix="asana-dlt-events") if workers > 1 else None
+        # Paced to their share, before the limiter they share with the runs: reads that took every
+        # token as it came would starve a run's batch request, which needs ten at once.
+        self._pace = RateLimiter(reads_per_s * 60, max_concurrency=workers) if reads_per_s and client else None
 
     def watch(
         self,
@@ -121,7 +125,7 @@ class Watcher:
         longest = self._longest(own)
         waiting = [p for p in own if self._due.get(p["gid"], 0.0) <= now and p["gid"] not in busy]
         chosen = sorted(waiting, key=lambda p: self._priority(p["gid"], now))[: max(0, budget - found.requests)]
-        read = lambda project: self.read_project(project, stored["projects"].get(project["gid"], {}).get("sync"))  # noqa: E731
+        read = lambda project: self._paced(project, stored["projects"].get(project["gid"], {}).get("sync"))  # noqa: E731
         for project, events in zip(chosen, self._reads.map(read, chosen) if self._reads else map(read, chosen)):
             found.requests += 1
             changed = events is not None and bool(events.seen or events.reconcile)
@@ -129,6 +133,15 @@ class Watcher:
                 found.projects.add(project["gid"])
             self._reschedule(project["gid"], changed, now, longest)
         return found
+
+    def _paced(self, project: Dict[str, Any], sync: Optional[str]) -> Optional[ProjectEvents]:
+        if self._pace is None:
+            return self.read_project(project, sync)
+        self._pace.acquire()
+        try:
+            return self.read_project(project, sync)
+        finally:
+            self._pace.release()
 
     def close(self) -> None:
         """Ends the reading threads (a watch in progress finishes its reads)."""

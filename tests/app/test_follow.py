@@ -20,7 +20,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import dlt
 import pytest
@@ -33,6 +33,20 @@ from tests.source import test_mirror as mirror
 REPO = Path(__file__).resolve().parents[2]
 POSTGRES = os.environ.get("ASANA_DLT_TEST_POSTGRES")
 TOKEN = "follow-token-7d2a41"
+
+
+STARTED: List["subprocess.Popen[bytes]"] = []  # every follow process a test started
+
+
+@pytest.fixture(autouse=True)
+def no_follow_process_outlives_its_test() -> Iterator[None]:
+    """A test that fails while following leaves no process behind to load (and use the CPU) for hours."""
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=60)
 
 
 class Following:
@@ -53,6 +67,7 @@ class Following:
         log = open(self.log_path, "a", encoding="utf-8")
         cmd = self.cmd if wrapper is None else [self.cmd[0], "-c", wrapper, *self.cmd[1:]]
         self.process = subprocess.Popen(cmd, cwd=self.tmp_path, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        STARTED.append(self.process)
         return self
 
     def status(self) -> Dict[str, Any]:
