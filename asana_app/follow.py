@@ -43,7 +43,7 @@ from asana_dlt.session import Session
 from asana_dlt.state import stored_entries
 from asana_dlt.watch import Watched
 
-# A quiet project is read again after at most this long (its interval doubles up to it).
+# A quiet project is read again after at most this long (its interval grows up to it).
 LONGEST_WAIT_S = 300.0
 # Share of the quota the watches may spend; the cycles' own requests need the rest.
 WATCH_SHARE = 0.8

@@ -8,7 +8,7 @@ the events again and loads them; nothing changed costs one events request, and n
 A workspace with its own events (workspace mode) is one request. Otherwise each project is one,
 and a big organization's projects cannot all be read every few seconds within the quota: each
 project is read again after an interval that falls to the shortest when its events show a
-change and doubles, up to the longest, while they do not, so the busiest projects are read
+change and grows by a quarter, up to the longest, while they do not, so the busiest projects are read
 most often. The longest is what the watcher's share of the quota takes to read every project
 once (at most `longest_s`); every watch spends at most its budget of requests.
 """
@@ -29,6 +29,10 @@ WORKSPACE_PREFIX = "workspace:"  # a workspace's key among the due times
 # Share of the reads the busy projects leave that the quiet ones are planned for: the rest
 # absorbs the bunching of their due times, so a busy project is rarely kept waiting.
 QUIET_SLACK = 0.8
+# How much longer a project that changed waits after each read that shows no change: a project
+# edited every half minute stays read every 5-10 s (doubling put it back among the quiet after
+# two empty reads, and the busiest projects waited as long as the rest).
+QUIET_GROWTH = 1.25
 
 
 @dataclass
@@ -168,8 +172,13 @@ class Watcher:
         return (-(now - due + self.shortest_s) / self._interval.get(gid, self.shortest_s), due)
 
     def _reschedule(self, gid: str, changed: bool, now: float, longest: float) -> None:
-        interval = self._interval.get(gid, self.shortest_s)
-        interval = self.shortest_s if changed else min(interval * 2, longest)
+        """A change: read again after the shortest interval. None: a project never seen changing
+        waits the longest; one that changed waits a quarter longer each time (`QUIET_GROWTH`)."""
+        interval = self._interval.get(gid)
+        if changed:
+            interval = self.shortest_s
+        else:
+            interval = longest if interval is None else min(interval * QUIET_GROWTH, longest)
         self._interval[gid] = interval
         self._due[gid] = now + interval
 

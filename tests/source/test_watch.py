@@ -4,6 +4,7 @@ A `Watcher` reads events from the tokens the last load stored, busiest projects 
 budget per watch; here its reads are fakes that say which projects changed, on a fake clock.
 """
 
+import random
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 import pytest
@@ -146,3 +147,32 @@ def test_when_the_quota_cannot_keep_up_the_busy_projects_still_come_first() -> N
     quiet = [n for gid, n in counts.items() if gid not in fake.changed]
     assert min(counts["p000"], counts["p001"]) >= max(200, 20 * max(quiet)), counts
     assert min(quiet) >= 2, counts
+
+
+def test_a_project_edited_every_half_minute_is_seen_within_seconds() -> None:
+    """400 projects, four reads a second (a quiet one waits ~2 minutes), one of them edited at
+    random every 30 s on average: between its edits it stays on a short interval, so 95% of
+    its edits are seen within 30 s (21.5 s here; when each empty read doubled its interval, a
+    pause of a minute put it back among the quiet: 61.5 s)."""
+    rng = random.Random(7)
+    fake = Fake()
+    records = {f"p{i:03d}": project(f"p{i:03d}") for i in range(400)}
+    watch = watcher(fake, reads_per_s=4.0, longest=300.0)
+    edits, at = [], 200.0  # after the first round has read every project once
+    while at < 3200:
+        at += rng.expovariate(1 / 30)
+        edits.append(at)
+    pending: List[float] = []
+    delays: List[float] = []
+    while fake.now < 3200:
+        while edits and edits[0] <= fake.now:
+            pending.append(edits.pop(0))
+        fake.changed = {"p000"} if pending else set()
+        before = len(fake.reads)
+        watch.watch(stored({}), records, budget=4)
+        if pending and "p000" in fake.reads[before:]:
+            delays.extend(fake.now - edit for edit in pending)
+            pending = []
+        fake.now += 1.0
+    delays.sort()
+    assert len(delays) >= 80 and delays[int(len(delays) * 0.95)] <= 30.0, delays[-10:]
