@@ -3,8 +3,9 @@
 A watch that waits for the cycle before it, and a cycle that waits for the watch, add their times
 to every edit's way into the warehouse: at 2,000 projects one watch sweep of every project's
 events takes over a minute of quota, and an edit seen at its start waited for its end. Here the
-sweep never stops (the rate limiter shared with the cycles paces it), each change is handed over
-within about a second, and the next cycle starts as soon as the one before it has committed.
+sweep never stops (paced to its share of the quota, so the cycles keep the rest), each change is
+handed over within about a second, and the next cycle starts as soon as the one before it has
+committed.
 """
 
 import threading
@@ -15,8 +16,8 @@ from asana_dlt.watch import Watched, Watcher
 
 Stored = Dict[str, Dict[str, Dict[str, Any]]]
 
-# Events reads in flight at once: one at a time, Asana's ~50 ms per request allows ~20/s, less
-# than the 20/s a paid quota's share plans for; four keep up, and the limiter paces them.
+# Events reads in flight at once: one at a time, Asana's ~50 ms per request allows under 20/s,
+# the share a paid quota plans for; four keep up, and the watcher's own pace holds them to it.
 READERS = 4
 
 
@@ -39,7 +40,7 @@ class Watching:
     streams a cycle is loading, and keeps what changed until the follower takes it.
 
     Args:
-        client: The client the cycles use (its limiter paces both).
+        client: The client the cycles use (its limiter holds both to the quota).
         interval_s: How soon a changed project is read again; how long the thread rests when
             nothing is due.
         longest_s: The longest a quiet project waits to be read.

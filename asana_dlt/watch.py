@@ -57,7 +57,8 @@ class Watcher:
     """Reads events from the stored tokens, busiest projects first, within a budget per watch.
 
     Args:
-        client: The session's client (its rate limiter paces these requests with the runs').
+        client: The session's client (its rate limiter holds these requests and the runs' to the
+            quota; with `reads_per_s`, a limiter of the watcher's own holds these to its share).
         shortest_s: How soon a project whose events showed a change is read again.
         longest_s: The longest a quiet project waits to be read again, however many projects;
             a few projects wait no longer than one round of reads at `reads_per_s`.
@@ -157,7 +158,7 @@ class Watcher:
         the quiet ones once (at least the shortest interval, at most `longest_s`)."""
         if not self.reads_per_s:
             return self.shortest_s
-        busy = sum(1 for p in own if self._interval.get(p["gid"], self.shortest_s) <= self.shortest_s and p["gid"] in self._due)
+        busy = sum(1 for p in own if self._interval.get(p["gid"], float("inf")) <= self.shortest_s)
         left = (self.reads_per_s - busy / self.shortest_s) * QUIET_SLACK
         rounds = (len(own) - busy) / left if left > 0 else self.longest_s
         return min(self.longest_s, max(self.shortest_s, rounds))
