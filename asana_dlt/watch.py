@@ -28,11 +28,15 @@ ReadWorkspace = Callable[[str, Optional[str]], "tuple[int, Optional[ProjectEvent
 WORKSPACE_PREFIX = "workspace:"  # a workspace's key among the due times
 # Share of the reads the busy projects leave that the quiet ones are planned for: the rest
 # absorbs the bunching of their due times, so a busy project is rarely kept waiting.
-QUIET_SLACK = 0.8
+QUIET_SLACK = 0.9
 # How much longer a project that changed waits after each read that shows no change: a project
 # edited every half minute stays read every 5-10 s (doubling put it back among the quiet after
 # two empty reads, and the busiest projects waited as long as the rest).
 QUIET_GROWTH = 1.25
+# A project's changes seen, each weighing half as much an hour later: the more often it changes,
+# the slower its interval grows (QUIET_GROWTH ** (1 / changes)). A project edited every minute
+# stays read every few seconds between its edits; one edited once grows back as before.
+CHANGES_HALF_LIFE_S = 3600.0
 
 
 @dataclass
@@ -88,6 +92,8 @@ class Watcher:
         )
         self._due: Dict[str, float] = {}
         self._interval: Dict[str, float] = {}
+        self._changes: Dict[str, "tuple[float, float]"] = {}  # gid -> (changes seen, decayed to when)
+        self._quiet = longest_s  # the quiet projects' interval, as last planned
         # Reads side by side: one at a time, Asana's ~50 ms per request would cap them at ~20/s.
         self._reads = ThreadPoolExecutor(workers, thread_name_prefix="asana-dlt-events") if workers > 1 else None
         # Paced to their share, before the limiter they share with the runs: reads that took every
@@ -139,6 +145,13 @@ class Watcher:
             self._reschedule(project["gid"], changed, now, longest)
         return found
 
+    def due_in(self, busy: Optional[Set[str]] = frozenset()) -> float:
+        """Seconds until the next stream not in `busy` is due (0 if one is; at most the shortest
+        interval): how long a reader may rest without making a busy project wait for it."""
+        busy = busy or set()
+        due = [at for key, at in self._due.items() if key.removeprefix(WORKSPACE_PREFIX) not in busy]
+        return max(0.0, min([*due, self.clock() + self.shortest_s]) - self.clock())
+
     def _paced(self, project: Dict[str, Any], sync: Optional[str]) -> Optional[ProjectEvents]:
         if self._pace is None:
             return self.read_project(project, sync)
@@ -158,10 +171,11 @@ class Watcher:
         the quiet ones once (at least the shortest interval, at most `longest_s`)."""
         if not self.reads_per_s:
             return self.shortest_s
-        busy = sum(1 for p in own if self._interval.get(p["gid"], float("inf")) <= self.shortest_s)
-        left = (self.reads_per_s - busy / self.shortest_s) * QUIET_SLACK
-        rounds = (len(own) - busy) / left if left > 0 else self.longest_s
-        return min(self.longest_s, max(self.shortest_s, rounds))
+        hot = [self._interval[p["gid"]] for p in own if p["gid"] in self._changes and self._interval[p["gid"]] < self._quiet]
+        left = (self.reads_per_s - sum(1 / interval for interval in hot)) * QUIET_SLACK
+        rounds = (len(own) - len(hot)) / left if left > 0 else self.longest_s
+        self._quiet = min(self.longest_s, max(self.shortest_s, rounds))
+        return self._quiet
 
     def _priority(self, gid: str, now: float) -> "tuple[float, float]":
         """The most overdue for their own interval first, counting from a shortest interval before
@@ -176,10 +190,15 @@ class Watcher:
         """A change: read again after the shortest interval. None: a project never seen changing
         waits the longest; one that changed waits a quarter longer each time (`QUIET_GROWTH`)."""
         interval = self._interval.get(gid)
+        seen, when = self._changes.get(gid, (0.0, now))
+        seen *= 0.5 ** ((now - when) / CHANGES_HALF_LIFE_S)
         if changed:
-            interval = self.shortest_s
+            interval, seen = self.shortest_s, seen + 1
+            self._changes[gid] = (seen, now)
+        elif interval is None:
+            interval = longest
         else:
-            interval = longest if interval is None else min(interval * QUIET_GROWTH, longest)
+            interval = min(interval * QUIET_GROWTH ** (1 / max(1.0, seen)), longest)
         self._interval[gid] = interval
         self._due[gid] = now + interval
 

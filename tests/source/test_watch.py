@@ -85,8 +85,8 @@ def test_one_watch(
 
 def test_the_busiest_projects_are_read_most_often() -> None:
     """Twenty projects, three reads a watch every 5 s: the one that keeps changing is read every
-    watch; the quiet ones wait longer and longer, up to one round of them at 80% of the rate it
-    leaves (19 / (0.4/s x 0.8), about 59 s)."""
+    watch; the quiet ones wait longer and longer, up to one round of them at 90% of the rate it
+    leaves (19 / (0.4/s x 0.9), about 53 s)."""
     fake = Fake()
     fake.changed = {"p00"}
     records = {f"p{i:02d}": project(f"p{i:02d}") for i in range(20)}
@@ -97,7 +97,7 @@ def test_the_busiest_projects_are_read_most_often() -> None:
     counts = {gid: fake.reads.count(gid) for gid in records}
     quiet = [counts[gid] for gid in records if gid != "p00"]
     assert counts["p00"] >= 180 and counts["p00"] > 4 * max(quiet), counts  # nearly every watch: it keeps changing
-    assert all(14 <= n <= 25 for n in quiet), counts  # every 40 to 70 s: 1,000 s / ~59 s
+    assert all(14 <= n <= 25 for n in quiet), counts  # every 40 to 70 s: 1,000 s / ~53 s
     assert sum(counts.values()) <= 3 * 200  # never over the budget
 
 
@@ -151,9 +151,10 @@ def test_when_the_quota_cannot_keep_up_the_busy_projects_still_come_first() -> N
 
 def test_a_project_edited_every_half_minute_is_seen_within_seconds() -> None:
     """400 projects, four reads a second (a quiet one waits ~2 minutes), one of them edited at
-    random every 30 s on average: between its edits it stays on a short interval, so 95% of
-    its edits are seen within 30 s (21.5 s here; when each empty read doubled its interval, a
-    pause of a minute put it back among the quiet: 61.5 s)."""
+    random every 30 s on average: between its edits it stays on a short interval, and the more
+    edits it has shown the slower that interval grows, so 95% of its edits are seen within 10 s
+    (5.9 s here; when every empty read made it a quarter longer whatever the project's history,
+    21.5 s; when each empty read doubled it, a pause of a minute put it back among the quiet: 61.5 s)."""
     rng = random.Random(7)
     fake = Fake()
     records = {f"p{i:03d}": project(f"p{i:03d}") for i in range(400)}
@@ -175,4 +176,44 @@ def test_a_project_edited_every_half_minute_is_seen_within_seconds() -> None:
             pending = []
         fake.now += 1.0
     delays.sort()
-    assert len(delays) >= 80 and delays[int(len(delays) * 0.95)] <= 30.0, delays[-10:]
+    assert len(delays) >= 80 and delays[int(len(delays) * 0.95)] <= 10.0, delays[-10:]
+
+
+def test_a_project_busy_for_a_while_stays_on_a_short_interval_then_quiets_down_over_hours() -> None:
+    """Forty projects, a read a second: p00 changes at every read for 100 s, then never again.
+    Through the next two minutes it is still read every few seconds (a project changed once would
+    wait ~20 s by then); hours later it waits as long as a quiet project."""
+    fake = Fake()
+    records = {f"p{i:02d}": project(f"p{i:02d}") for i in range(40)}
+    watch = watcher(fake, reads_per_s=1.0, longest=300.0)
+
+    def run(seconds: float) -> List[str]:
+        before = len(fake.reads)
+        for _ in range(int(seconds)):
+            watch.watch(stored({}), records, budget=1)
+            fake.now += 1.0
+        return fake.reads[before:]
+
+    run(45)  # the first round: every project read once
+    fake.changed = {"p00"}
+    while "p00" not in run(1):  # its next read, within a round
+        pass
+    assert run(100).count("p00") == 20  # every 5 s, a change each time
+    fake.changed = set()
+    assert run(120).count("p00") >= 18  # still about every 6 s
+    run(4 * 3600)
+    last_hour = run(3600)
+    quiet = max(last_hour.count(gid) for gid in records if gid != "p00")
+    assert last_hour.count("p00") <= quiet + 1, (last_hour.count("p00"), quiet)
+
+
+@pytest.mark.parametrize("busy, expected", [
+    (set(), 3.0),  # p1's next read, 3 s away
+    ({"p1"}, 5.0),  # a cycle is loading p1: at most the shortest interval
+])
+def test_due_in_is_how_long_a_reader_may_rest(busy: Set[str], expected: float) -> None:
+    fake = Fake()
+    watch = watcher(fake, interval=5.0)
+    watch.watch(stored({}), {"p1": project("p1")}, budget=10)
+    fake.now += 2.0
+    assert watch.due_in(busy) == expected
