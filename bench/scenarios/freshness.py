@@ -225,6 +225,10 @@ def _row(name: str, mode: str, projects_n: int, tasks_n: int, minutes: float, ed
         mode=mode, projects=projects_n, tasks=tasks_n, minutes=minutes, edits=len(edits), not_loaded=missing,
         p50_s=p50, p95_s=p95, busy_p50_s=busy50, busy_p95_s=busy95, rest_p50_s=rest50, rest_p95_s=rest95,
         busy_seen_p50_s=seen50, busy_seen_p95_s=seen95,
+        # Each edit, for reading after the run: seconds into the stream, project, busy, latency.
+        stream_started_at=edits[0].sent_at if edits else None,
+        edits_log=[[round(e.sent_at - edits[0].sent_at, 1), e.project, e.busy,
+                    None if latencies[e.task] is None else round(latencies[e.task], 1)] for e in edits],
         cycles=len(cycles), full_cycles=sum(c.full for c in cycles), idle_cycles=len(idle),
         requests_per_cycle=len(log) / max(1, len(cycles)), requests_per_minute=streamed_requests / minutes,
         requests_by_kind=dict(by_kind), cpu_per_cycle_s=mean([c.cpu_s for c in cycles]),
