@@ -178,13 +178,13 @@ class Follower:
         while not self.stop.requested.is_set():
             full_in = self.last_full + self.args.follow_full_every * 60 - time.monotonic()
             watched = Watched()
-            if full_in > 0 and self.watching is not None:
+            if self.watching is not None:  # a full cycle loads what the watch found too
                 watched, failure = self.watching.take()
                 if failure is not None:
                     failed = self._failed(failure, "reading events")
                     if failed is not None:
                         return failed
-                if not watched.changed():
+                if full_in > 0 and not watched.changed():
                     self.wake.wait(full_in)  # a change, a failure, a signal, or the full cycle's time
                     self.wake.clear()
                     continue

@@ -8,6 +8,7 @@ token, and, killed with SIGKILL at moments drawn at random, loses and duplicates
 warehouse mirrors Asana once the edits stop.
 """
 
+import argparse
 import json
 import os
 import random
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -25,7 +27,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import dlt
 import pytest
 
+from asana_app.follow import Follower, Health, Stop
 from asana_app.watching import reads_per_watch, watch_rate
+from asana_dlt.watch import Watched
 from asana_sim import AsanaSim, SimConfig
 from tests.conftest import cli_subprocess_env, rows
 from tests.source import test_mirror as mirror
@@ -124,6 +128,41 @@ def config(**kw: Any) -> SimConfig:
 
 
 @pytest.mark.parametrize("plan", ["polling", "workspace-events"])
+class FakeWatching:
+    """The watching thread as the loop sees it: what it found before each take."""
+
+    def __init__(self, found: List[Watched]) -> None:
+        self.found = found
+
+    def take(self) -> "tuple[Watched, None]":
+        return (self.found.pop(0) if self.found else Watched()), None
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("full_due, expected", [
+    (False, [(False, {"p1"})]),  # a change: a cycle for it
+    (True, [(True, {"p1"})]),  # a full cycle due: it loads the change too, none waits for the next
+])
+def test_each_cycle_loads_what_the_watch_found_before_it(tmp_path: Path, full_due: bool, expected: list) -> None:
+    args = argparse.Namespace(follow_full_every=5.0, follow_interval=5.0)
+    wake = threading.Event()
+    stop = Stop(wake)
+    follower = Follower(args, None, stop, Health(str(tmp_path / "health.json")), wake)  # type: ignore[arg-type]
+    follower.watching = FakeWatching([Watched(projects={"p1"})])  # type: ignore[assignment]
+    follower.last_full = float("-inf") if full_due else time.monotonic()
+    cycles = []
+
+    def cycle(full: bool, watched: Watched) -> None:
+        cycles.append((full, set(watched.projects)))
+        stop.requested.set()
+
+    follower._cycle = cycle  # type: ignore[method-assign]
+    assert follower._loop() == 0
+    assert cycles == expected
+
+
 def test_follow_loads_each_change_and_stops_on_sigterm_after_its_cycle(tmp_path: Path, plan: str) -> None:
     events = plan == "workspace-events"
     with AsanaSim(token=TOKEN, config=config(workspace_events=events, search=events, premium=events)) as sim, \
