@@ -90,9 +90,15 @@ class Watching:
         self.watcher.close()
 
     def loading(self, busy: Optional[Set[str]]) -> None:
-        """A cycle starts: the projects and workspaces whose events it loads (None: all)."""
+        """A cycle starts: the projects and workspaces whose events it loads (None: all). What a
+        watch found of them since the last take, the cycle loads: it is not handed over again."""
         with self._lock:
             self._busy = None if busy is None else set(busy)
+            if busy is None:
+                self._found = Watched(requests=self._found.requests)
+            else:
+                self._found.projects -= busy
+                self._found.workspaces -= busy
 
     def loaded(self, stored: Stored, projects: Dict[str, Dict[str, Any]]) -> None:
         """A cycle committed (or failed): read on from the tokens the destination now holds."""
@@ -119,6 +125,7 @@ class Watching:
                 self._stopping.wait(self.interval_s)
                 continue
             with self._lock:
+                found = not_yet_loaded(found, stored, self._stored, self._busy)
                 self._found.projects |= found.projects
                 self._found.workspaces |= found.workspaces
                 self._found.requests += found.requests
@@ -127,3 +134,17 @@ class Watching:
             self.beat(found.requests)
             if found.requests < self.budget:  # nothing more is due: rest until the next stream is
                 self._stopping.wait(max(MIN_REST_S, self.watcher.due_in(busy)) if busy is not None else self.interval_s)
+
+
+def not_yet_loaded(found: Watched, read_from: Stored, stored: Stored, busy: Optional[Set[str]]) -> Watched:
+    """What a watch found, less what a cycle that started or committed meanwhile covers: a stream
+    it is loading, or one read from a token it has since replaced (that read saw the changes
+    the cycle loaded). Handed over, those made a cycle that loaded nothing, and at 2,000
+    projects every full cycle was followed by two such cycles of a dozen projects."""
+    def fresh(kind: str, gids: Set[str]) -> Set[str]:
+        if busy is None:
+            return set()
+        return {gid for gid in gids if gid not in busy
+                and stored[kind].get(gid, {}).get("sync") == read_from[kind].get(gid, {}).get("sync")}
+
+    return Watched(fresh("projects", found.projects), fresh("workspaces", found.workspaces), found.requests)

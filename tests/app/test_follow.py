@@ -127,7 +127,6 @@ def config(**kw: Any) -> SimConfig:
     return SimConfig(seed=11, tasks=40, projects=3, subtask_share=0.4, multi_home_share=0.15, documented_modified_at=True, **kw)
 
 
-@pytest.mark.parametrize("plan", ["polling", "workspace-events"])
 class FakeWatching:
     """The watching thread as the loop sees it: what it found before each take."""
 
@@ -163,6 +162,7 @@ def test_each_cycle_loads_what_the_watch_found_before_it(tmp_path: Path, full_du
     assert cycles == expected
 
 
+@pytest.mark.parametrize("plan", ["polling", "workspace-events"])
 def test_follow_loads_each_change_and_stops_on_sigterm_after_its_cycle(tmp_path: Path, plan: str) -> None:
     events = plan == "workspace-events"
     with AsanaSim(token=TOKEN, config=config(workspace_events=events, search=events, premium=events)) as sim, \
