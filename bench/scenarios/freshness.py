@@ -13,6 +13,7 @@ again by a later load would only read later). Requests per cycle and per minute 
 simulator's log, CPU and wall per cycle from the cycle lines, RSS from the process.
 """
 
+import json
 import random
 import time
 from collections import Counter
@@ -93,6 +94,11 @@ def _mode(bench: Bench, mode: str) -> Row:
         latencies = _latencies(runs.database, edits)
         mismatches = _mirror(runs.database, sim)
         requests_log = _reads(sim.requests()[requests_before:])
+    # Each edit, for reading after the run: seconds into the stream, project, busy, latency.
+    started = edits[0].sent_at if edits else 0.0
+    (RESULTS / f"follow-{mode}-edits.json").write_text(json.dumps({"stream_started_at": started, "edits": [
+        [round(e.sent_at - started, 1), e.project, e.busy, None if latencies[e.task] is None else round(latencies[e.task], 1)]
+        for e in edits]}), encoding="utf-8")
     return _row(name, mode, projects_n, tasks_n, minutes, edits, latencies, cycles, streamed_requests, requests_log,
                 cpu_total, rss_start, rss_end, rss, code, mismatches, s.freshness_quota_per_minute)
 
@@ -225,10 +231,6 @@ def _row(name: str, mode: str, projects_n: int, tasks_n: int, minutes: float, ed
         mode=mode, projects=projects_n, tasks=tasks_n, minutes=minutes, edits=len(edits), not_loaded=missing,
         p50_s=p50, p95_s=p95, busy_p50_s=busy50, busy_p95_s=busy95, rest_p50_s=rest50, rest_p95_s=rest95,
         busy_seen_p50_s=seen50, busy_seen_p95_s=seen95,
-        # Each edit, for reading after the run: seconds into the stream, project, busy, latency.
-        stream_started_at=edits[0].sent_at if edits else None,
-        edits_log=[[round(e.sent_at - edits[0].sent_at, 1), e.project, e.busy,
-                    None if latencies[e.task] is None else round(latencies[e.task], 1)] for e in edits],
         cycles=len(cycles), full_cycles=sum(c.full for c in cycles), idle_cycles=len(idle),
         requests_per_cycle=len(log) / max(1, len(cycles)), requests_per_minute=streamed_requests / minutes,
         requests_by_kind=dict(by_kind), cpu_per_cycle_s=mean([c.cpu_s for c in cycles]),
