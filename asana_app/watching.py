@@ -139,8 +139,8 @@ class Watching:
 def not_yet_loaded(found: Watched, read_from: Stored, stored: Stored, busy: Optional[Set[str]]) -> Watched:
     """What a watch found, less what a cycle that started or committed meanwhile covers: a stream
     it is loading, or one read from a token it has since replaced (that read saw the changes
-    the cycle loaded). Handed over, those made a cycle that loaded nothing, and at 2,000
-    projects every full cycle was followed by two such cycles of a dozen projects."""
+    the cycle loaded). Handed over, they started cycles that loaded nothing: by hand, at 20
+    projects, a cycle for one project right after the full cycle that had loaded its change."""
     def fresh(kind: str, gids: Set[str]) -> Set[str]:
         if busy is None:
             return set()
