@@ -65,9 +65,9 @@ class Sizes:
 
 FULL = Sizes("full", 2000, 20, 1500, 50.0, 100.0, 100_000, 20, 10_000, 0.01, 3600.0)
 # Quick: a quota of 3,000/min still makes the limiter pace ~100 requests (its burst is 50);
-# 500 tasks in 4 projects still page the tasks listings.
+# 250 tasks in 2 projects (125 each) still page the tasks listings.
 # Its big-org (three modes, nine runs) has 120 tasks in 12 projects; a 1% change still changes one.
-QUICK = Sizes("quick", 60, 4, 3000, 5.0, 5.0, 500, 4, 150, 0.01, 300.0, 120, 12, 0.01, 30_000, 5.0,
+QUICK = Sizes("quick", 60, 4, 3000, 5.0, 5.0, 250, 2, 150, 0.01, 300.0, 120, 12, 0.01, 30_000, 5.0,
               follow_idle_cycles=3, follow_idle_cron_runs=1, follow_watch_s=2.0, freshness_minutes=0.25,
               freshness_edit_every_s=1.0, freshness_projects=6, freshness_big_projects=12,
               freshness_tasks_per_project=5, freshness_quota_per_minute=3000, freshness_latency_ms=5.0,
