@@ -66,6 +66,22 @@ def make_sim(clock: Callable[[], float], **config: Any) -> AsanaSim:
     return AsanaSim(token=TOKEN, config=SimConfig(**{**base, **config}), clock=clock).start()
 
 
+def once_its_job_runs(sim: AsanaSim, workspace_gid: str, action: Callable[[], None]) -> Callable[[], None]:
+    """A sleep hook doing `action` once, after `workspace_gid`'s job (and its snapshot) exists.
+
+    Both workspaces' jobs wait on the same clock, in either order: a hook that fired on the first
+    sleep of any job could change the data before this workspace's snapshot was taken.
+    """
+    done: List[bool] = []
+
+    def hook() -> None:
+        if not done and any(job.workspace["gid"] == workspace_gid for job in list(sim.exports.jobs.values())):
+            done.append(True)
+            action()
+
+    return hook
+
+
 CORE = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
 
 
@@ -297,13 +313,12 @@ def test_changes_during_the_job_arrive_with_the_next_run(tmp_path: Path, clock: 
         task = next(t for t in sim.store.all("task") if t["parent"] is None and t["workspace"]["is_organization"])
         changed: List[str] = []
 
-        def change_once() -> None:  # while the job runs, after its snapshot was taken
-            if not changed:
-                changed.append(task["gid"])
-                assert s.put(f"{sim.base_url}/tasks/{task['gid']}", json={"data": {"name": "Renamed mid-export"}}).ok
-                assert s.post(f"{sim.base_url}/tasks/{task['gid']}/stories", json={"data": {"text": "mid"}}).ok
+        def change() -> None:  # while the job runs, after its snapshot was taken
+            changed.append(task["gid"])
+            assert s.put(f"{sim.base_url}/tasks/{task['gid']}", json={"data": {"name": "Renamed mid-export"}}).ok
+            assert s.post(f"{sim.base_url}/tasks/{task['gid']}/stories", json={"data": {"text": "mid"}}).ok
 
-        clock.on_sleep.append(change_once)
+        clock.on_sleep.append(once_its_job_runs(sim, task["workspace"]["gid"], change))
         pipeline = new_pipeline(tmp_path, "continuity")
         run(pipeline, sim, core=True)
         assert changed
@@ -401,14 +416,11 @@ def test_a_task_deleted_during_the_job_is_gone_after_the_next_run(tmp_path: Path
         task = next(t for t in sim.store.all("task") if t["parent"] is None and t["workspace"]["is_organization"])
         deleted: List[str] = []
 
-        def delete_once() -> None:  # while the job runs: the snapshot still holds the task
-            # Once the task's workspace has its job: the other workspace's polls sleep too.
-            started = any(job.workspace["gid"] == task["workspace"]["gid"] for job in list(sim.exports.jobs.values()))
-            if started and not deleted:
-                deleted.append(task["gid"])
-                assert s.delete(f"{sim.base_url}/tasks/{task['gid']}").ok
+        def delete() -> None:  # while the job runs: the snapshot still holds the task
+            deleted.append(task["gid"])
+            assert s.delete(f"{sim.base_url}/tasks/{task['gid']}").ok
 
-        clock.on_sleep.append(delete_once)
+        clock.on_sleep.append(once_its_job_runs(sim, task["workspace"]["gid"], delete))
         pipeline = new_pipeline(tmp_path, "deleted_mid_export")
         run(pipeline, sim, core=True)
         assert deleted and rows(pipeline, f"SELECT count(*) FROM asana_data.tasks WHERE gid = '{task['gid']}'") == [(1,)]
@@ -433,13 +445,12 @@ def test_every_sync_token_precedes_the_job_so_deletes_during_it_are_caught(
         victims = [next(t for t in sim.store.all("task") if t["parent"] is None and p in t["projects"]) for p in projects]
         deleted: List[str] = []
 
-        def delete_once() -> None:  # while the job runs: its file (snapshot at the start) still holds them
-            if not deleted:
-                for task in victims:
-                    deleted.append(task["gid"])
-                    assert s.delete(f"{sim.base_url}/tasks/{task['gid']}").ok
+        def delete() -> None:  # while the job runs: its file (snapshot at the start) still holds them
+            for task in victims:
+                deleted.append(task["gid"])
+                assert s.delete(f"{sim.base_url}/tasks/{task['gid']}").ok
 
-        clock.on_sleep.append(delete_once)
+        clock.on_sleep.append(once_its_job_runs(sim, org, delete))
         pipeline = new_pipeline(tmp_path, "tokens_first")
         run(pipeline, sim, core=True)
         log = sim.requests()
@@ -481,14 +492,12 @@ def test_workspace_mode_takes_one_token_before_the_job(tmp_path: Path, clock: Fa
         doomed, renamed = _org_tasks(sim, 2)
         done: List[str] = []
 
-        def change_once() -> None:  # while the job runs: its file (snapshot at the start) predates both
-            # Only once the organization's job exists: the other workspace's job may wait first.
-            if not done and any(j.workspace["gid"] == doomed["workspace"]["gid"] for j in list(sim.exports.jobs.values())):
-                done.append("x")
-                assert s.delete(f"{sim.base_url}/tasks/{doomed['gid']}").ok
-                assert s.put(f"{sim.base_url}/tasks/{renamed['gid']}", json={"data": {"name": "Renamed mid-job"}}).ok
+        def change() -> None:  # while the job runs: its file (snapshot at the start) predates both
+            done.append("x")
+            assert s.delete(f"{sim.base_url}/tasks/{doomed['gid']}").ok
+            assert s.put(f"{sim.base_url}/tasks/{renamed['gid']}", json={"data": {"name": "Renamed mid-job"}}).ok
 
-        clock.on_sleep.append(change_once)
+        clock.on_sleep.append(once_its_job_runs(sim, doomed["workspace"]["gid"], change))
         pipeline = new_pipeline(tmp_path, "workspace_mode")
         run(pipeline, sim, core=True)
         log = sim.requests()
