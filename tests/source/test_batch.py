@@ -20,14 +20,11 @@ from asana_dlt.helpers import create_client
 from asana_dlt.rate_limit import RateLimiter
 from asana_dlt.settings import PAGE_SIZE, STORY_FIELDS
 from asana_sim import AsanaSim, SimConfig
-from tests.conftest import cli_subprocess_env, counts
+from tests.conftest import CORE, cli_subprocess_env, counts
 from tests.source.fake_asana import BASE_URL, TOKEN, FakeAsana
 from tests.source.test_e2e import new_pipeline, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
-CORE = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
-
-
 # ---- the simulator's endpoint ----------------------------------------------------------------
 
 

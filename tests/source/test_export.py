@@ -28,7 +28,7 @@ from asana_dlt.settings import EXPORT_MISSING_COLUMNS
 from asana_sim import AsanaSim, SimConfig
 from asana_sim.clock import fmt_ms
 from bench.bounds import full_load_bound, requests_by_kind
-from tests.conftest import rows
+from tests.conftest import CORE, rows
 from tests.source.test_e2e import REPO, new_pipeline, snapshot
 
 TOKEN = "sim-token-for-export-tests"
@@ -80,9 +80,6 @@ def once_its_job_runs(sim: AsanaSim, workspace_gid: str, action: Callable[[], No
             action()
 
     return hook
-
-
-CORE = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
 
 
 def run(pipeline: dlt.Pipeline, sim: AsanaSim, attachments: bool = False, core: bool = False, **kwargs: Any) -> Any:

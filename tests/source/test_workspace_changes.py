@@ -21,8 +21,8 @@ from asana_dlt.helpers import create_client
 from asana_dlt.rate_limit import RateLimiter
 from asana_sim import AsanaSim, SimConfig
 import tests.source.test_mirror as mirror
+from tests.conftest import CORE
 
-CORE = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
 LINES = {"workspace": "change capture by workspace events and search", "project-events": "change capture by per-project events"}
 
 
