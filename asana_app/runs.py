@@ -17,6 +17,7 @@ from dlt.common.storages.load_package import PackageStorage
 
 from asana_app.destinations import fastest_file_format
 from asana_app.lakehouse import check_merges, prepare_iceberg_catalog, run_without_repeated_rows
+from asana_app.packages import prune_loaded_packages
 
 
 def run_once(
@@ -33,7 +34,9 @@ def run_once(
         dlt's load info and the rows this run loaded per table."""
     if table_format:  # Delta/Iceberg's upsert needs each key once per load
         source = _checked(pipeline, source, resources, table_format)
-        return run_without_repeated_rows(pipeline, source, **_extract_args(pipeline, full_refresh, table_format))
+        run = run_without_repeated_rows(pipeline, source, **_extract_args(pipeline, full_refresh, table_format))
+        prune_loaded_packages(pipeline)
+        return run
     loaded = fetch_once(pipeline, source, resources, full_refresh)
     return load_package(pipeline, loaded), loaded
 
@@ -43,7 +46,8 @@ SMALL_LOAD_ROWS = 100_000
 
 
 def load_package(pipeline: dlt.Pipeline, rows: Dict[str, int]) -> LoadInfo:
-    """dlt's load step; a small load into DuckDB holds one connection open throughout.
+    """dlt's load step, then the oldest loaded packages deleted (`asana_app.packages`); a small
+    load into DuckDB holds one connection open throughout.
 
     Why: with one load job at a time (`destinations.DUCKDB_LOAD_JOBS`), dlt closes the database
     after each table's job, and DuckDB checkpoints on every close: an incremental run's load of a
@@ -56,8 +60,11 @@ def load_package(pipeline: dlt.Pipeline, rows: Dict[str, int]) -> LoadInfo:
     """
     if pipeline.destination.destination_type.endswith(".duckdb") and sum(rows.values()) <= SMALL_LOAD_ROWS:
         with pipeline.sql_client():  # the load's jobs borrow this connection instead of reopening the file
-            return pipeline.load()
-    return pipeline.load()
+            info = pipeline.load()
+    else:
+        info = pipeline.load()
+    prune_loaded_packages(pipeline)
+    return info
 
 
 def fetch_once(pipeline: dlt.Pipeline, source: Any, resources: Optional[List[str]], full_refresh: bool) -> Dict[str, int]:

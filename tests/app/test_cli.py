@@ -1,13 +1,16 @@
 """The command line a newcomer runs: exit codes, one-line errors, subsets, full refresh, demo."""
 
+import os
 from pathlib import Path
 from typing import Iterator
 
+import dlt
 import pytest
+import requests
 
-from asana_app import cli
+from asana_app import cli, packages
 from asana_sim import AsanaSim, SimConfig
-from tests.conftest import point_cli_at
+from tests.conftest import point_cli_at, rows
 
 TOKEN = "cli-test-token-5d1e0b"
 
@@ -137,3 +140,30 @@ def test_duckdb_loads_through_parquet(sim: AsanaSim, tmp_path: Path) -> None:
     files = {(job.job_file_info.table_name, job.job_file_info.file_format) for job in jobs}
     assert ("tasks", "parquet") in files and ("stories", "parquet") in files
     assert {table for table, fmt in files if fmt == "insert_values"} <= {"_dlt_pipeline_state"}
+
+
+def test_the_working_folder_keeps_only_the_newest_loaded_packages(
+    sim: AsanaSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # dlt keeps every loaded package (data files, schema, state): a run every 5 minutes, or follow
+    # mode's cycles, grew the folder without end. The newest stay for `dlt pipeline show`.
+    monkeypatch.setattr(packages, "KEPT_LOADED_PACKAGES", 2)
+    task = next(t for t in sim.store.all("task") if t["parent"] is None and t["projects"])
+    args = ["--resources", "workspaces,projects,tasks", "--progress", "none"]
+    for run in range(4):
+        renamed = requests.put(f"{sim.base_url}/tasks/{task['gid']}", json={"data": {"name": f"Run {run}"}},
+                               headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        assert renamed.ok and cli.main(args) == 0
+    pipeline = dlt.attach(cli.PIPELINE_NAME, pipelines_dir=str(tmp_path / "dlt" / "pipelines"))
+    loads = [load_id for (load_id,) in rows(pipeline, "SELECT load_id FROM _dlt_loads ORDER BY load_id")]
+    assert len(loads) >= 4  # every load is still listed in the destination
+    assert sorted(pipeline.list_completed_load_packages(), key=float) == loads[-2:]
+    loaded = os.listdir(os.path.join(pipeline.working_dir, "load", "loaded"))
+    assert sorted(loaded) == sorted(loads[-2:])
+    # The state the runs go on from is untouched: the next run is incremental and loads the change.
+    sim.reset_requests()
+    assert requests.put(f"{sim.base_url}/tasks/{task['gid']}", json={"data": {"name": "After pruning"}},
+                        headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).ok
+    assert cli.main(args) == 0
+    assert all("modified_since" in r.params for r in sim.requests() if r.path == "/tasks")
+    assert rows(pipeline, f"SELECT name FROM tasks WHERE gid = '{task['gid']}'") == [("After pruning",)]
