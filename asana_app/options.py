@@ -11,12 +11,17 @@ from dlt.common.pipeline import get_dlt_pipelines_dir
 
 from asana_app.lakehouse import TABLE_FORMATS, source_options
 from asana_dlt import asana_source
-from asana_dlt.settings import FULL_LOAD_MODES
+from asana_dlt.settings import DEFAULT_BASE_URL, FULL_LOAD_MODES
 
 # Every resource of the source, the opt-in ones (one request per task, Enterprise) included. The
 # options the source checks are given, not read from config: a bad setting then fails in `main`
 # with its one line, not here at import with a traceback.
-RESOURCES = tuple(asana_source(access_token="-", deletes="hard", full_load="auto", batch_size=1).resources)
+def _listed_source() -> Any:
+    """The source as built only to list its resources: every option it checks given."""
+    return asana_source(access_token="-", base_url=DEFAULT_BASE_URL, deletes="hard", full_load="auto", batch_size=1)
+
+
+RESOURCES = tuple(_listed_source().resources)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -35,8 +40,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "--resources",
         default=None,
         help=f"comma-separated subset of: {', '.join(RESOURCES)} (default: every one but the opt-in "
-        + ", ".join(sorted(set(RESOURCES) - set(asana_source(access_token="-", deletes="hard", full_load="auto",
-                                                             batch_size=1).resources.selected)))
+        + ", ".join(sorted(set(RESOURCES) - set(_listed_source().resources.selected)))
         + ", which load only when named)",
     )
     parser.add_argument(

@@ -7,6 +7,7 @@ in the order they depend on each other, so `asana_source` only names its resourc
 
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set
+from urllib.parse import urlsplit
 
 from .batch import MAX_BATCH_SIZE, Listing, PlannedListings
 from .catalog import Catalog
@@ -19,7 +20,7 @@ from .memory import RunMemory
 from .project_tasks import ProjectTasks
 from .rate_limit import RateLimiter
 from .session import Session
-from .settings import CATALOG, SECTION_FIELDS
+from .settings import CATALOG, DEFAULT_BASE_URL, SECTION_FIELDS
 from .state import SourceState
 from .subtasks import TaskSorter
 from .timestamps import to_asana_time
@@ -73,6 +74,12 @@ class Options:
                 f"batch_size = {self.batch_size!r} is not a whole number from 1 to {MAX_BATCH_SIZE} (Asana's batch API"
                 " takes at most 10 actions); fix batch_size under [sources.asana_dlt] in .dlt/config.toml."
             )
+        if not is_http_url(self.base_url):
+            raise AsanaSourceError(
+                f"base_url = {self.base_url!r} is not an http(s) URL (Asana's is {DEFAULT_BASE_URL}, the"
+                " simulator's http://127.0.0.1:8765); fix base_url under [sources.asana_dlt] in .dlt/config.toml"
+                " or SOURCES__ASANA_DLT__BASE_URL."
+            )
         if not self.access_token and self.oauth() is None:
             raise AsanaSourceError(
                 f"No Asana access token was found: {TOKEN_HELP}; or set client_id, client_secret and"
@@ -80,6 +87,15 @@ class Options:
             )
         check_delete_mode(self.deletes)
         return self
+
+
+def is_http_url(value: Any) -> bool:
+    """Whether requests can reach `value`: before, a stray value (a shell's error message put in
+    SOURCES__ASANA_DLT__BASE_URL) failed as "No connection adapters were found for ..."."""
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value.strip())
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """The command line a newcomer runs: exit codes, one-line errors, subsets, full refresh, demo."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -10,9 +12,10 @@ import requests
 
 from asana_app import cli, packages
 from asana_sim import AsanaSim, SimConfig
-from tests.conftest import point_cli_at, rows
+from tests.conftest import cli_subprocess_env, point_cli_at, rows
 
 TOKEN = "cli-test-token-5d1e0b"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -167,3 +170,18 @@ def test_the_working_folder_keeps_only_the_newest_loaded_packages(
     assert cli.main(args) == 0
     assert all("modified_since" in r.params for r in sim.requests() if r.path == "/tasks")
     assert rows(pipeline, f"SELECT name FROM tasks WHERE gid = '{task['gid']}'") == [("After pruning",)]
+
+
+def test_a_base_url_that_is_no_url_is_one_line_before_anything_is_written(tmp_path: Path) -> None:
+    # The CLI's own process: the option is read from config when the source is built, and the
+    # CLI builds one at import to list its resources (that one must not read it).
+    env = dict(cli_subprocess_env(tmp_path, "app.asana.com/api/1.0", "t"))
+    done = subprocess.run([sys.executable, str(REPO / "asana_dlt_pipeline.py")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: base_url = 'app.asana.com/api/1.0' is not an http(s) URL (Asana's is https://app.asana.com/api/1.0,"
+        " the simulator's http://127.0.0.1:8765); fix base_url under [sources.asana_dlt] in .dlt/config.toml or"
+        " SOURCES__ASANA_DLT__BASE_URL."
+    ]
+    assert not (tmp_path / "dlt").exists() and not list(tmp_path.glob("*.duckdb"))

@@ -317,6 +317,25 @@ def test_an_unknown_delete_mode_stops_before_any_request(fake: FakeAsana) -> Non
     assert fake.calls == []
 
 
+@pytest.mark.parametrize("base_url,works", [
+    ("https://app.asana.com/api/1.0", True),
+    ("http://127.0.0.1:8765", True),
+    ("https://app.asana.com/api/1.0/", True),
+    ("app.asana.com/api/1.0", False),  # no scheme
+    ("ftp://app.asana.com/api/1.0", False),
+    ("https://", False),  # no host
+    ("", False),
+    ("/usr/bin/python: No module named asana_sim", False),  # a shell's error captured as the URL
+])
+def test_a_base_url_requests_cannot_reach_stops_before_any_request(fake: FakeAsana, base_url: str, works: bool) -> None:
+    if works:
+        asana_source(access_token=TOKEN, base_url=base_url)
+    else:
+        with pytest.raises(AsanaSourceError, match=r"^base_url = .* is not an http\(s\) URL .*fix base_url under"):
+            asana_source(access_token=TOKEN, base_url=base_url)
+    assert fake.calls == []
+
+
 def test_listings_parse_no_jsonpath_at_run_time(
     fake: FakeAsana, pipeline: dlt.Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
