@@ -148,6 +148,13 @@ class CliRuns:
         except psutil.Error:
             return 0.0
 
+    def folder(self) -> "tuple[float, int]":
+        """The pipeline's working folder: its MB on disk, and the loaded packages dlt keeps in it."""
+        working = self.pipelines / PIPELINE
+        size = sum(f.stat().st_size for f in working.rglob("*") if f.is_file())
+        loaded = working / "load" / "loaded"
+        return size / 2**20, (sum(1 for _ in loaded.iterdir()) if loaded.is_dir() else 0)
+
     def cpu_s(self) -> float:
         """CPU time the following process has used so far."""
         assert self.process is not None

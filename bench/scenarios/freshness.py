@@ -78,7 +78,7 @@ def _mode(bench: Bench, mode: str) -> Row:
         runs.wait_for(lambda st: st.get("cycles", 0) >= 1, "the first cycle", timeout_s=1800)
         bench.log(f"  following ({runs.tail(1)}); renaming a task every {s.freshness_edit_every_s:g} s")
         requests_before, cycles_before, cpu_before = len(sim.requests()), len(runs.cycles()), runs.cpu_s()
-        rss_start = runs.rss_mb()
+        rss_start, folder_start = runs.rss_mb(), runs.folder()
         edits, rss = _stream(sim, runs, minutes * 60, s.freshness_edit_every_s, bench.seed)
         streamed_requests = len(_reads(sim.requests()[requests_before:]))
         drain_s = s.freshness_drain_s
@@ -87,6 +87,7 @@ def _mode(bench: Bench, mode: str) -> Row:
         cpu_total = runs.cpu_s() - cpu_before
         rss_end = runs.rss_mb()
         code = runs.stop()
+        folder_end = runs.folder()
         cycles = runs.cycles()[cycles_before:]
         keep = RESULTS / f"follow-{mode}.log"  # the cycle lines, for reading after the run
         keep.parent.mkdir(parents=True, exist_ok=True)
@@ -99,8 +100,15 @@ def _mode(bench: Bench, mode: str) -> Row:
     (RESULTS / f"follow-{mode}-edits.json").write_text(json.dumps({"stream_started_at": started, "edits": [
         [round(e.sent_at - started, 1), e.project, e.busy, None if latencies[e.task] is None else round(latencies[e.task], 1)]
         for e in edits]}), encoding="utf-8")
-    return _row(name, mode, projects_n, tasks_n, minutes, edits, latencies, cycles, streamed_requests, requests_log,
-                cpu_total, rss_start, rss_end, rss, code, mismatches, s.freshness_quota_per_minute)
+    row = _row(name, mode, projects_n, tasks_n, minutes, edits, latencies, cycles, streamed_requests, requests_log,
+               cpu_total, rss_start, rss_end, rss, code, mismatches, s.freshness_quota_per_minute)
+    row.details.update(folder_start_mb=folder_start[0], folder_end_mb=folder_end[0],
+                       loaded_packages_start=folder_start[1], loaded_packages_end=folder_end[1])
+    row.notes.append(
+        f"working folder {folder_start[0]:.1f} MB ({folder_start[1]} loaded packages) at the stream's start,"
+        f" {folder_end[0]:.1f} MB ({folder_end[1]}) after it, {len(cycles)} cycles later"
+    )
+    return row
 
 
 def _stream(sim: Any, runs: CliRuns, seconds: float, every_s: float, seed: int) -> Tuple[List[Edit], List[float]]:
