@@ -13,14 +13,15 @@ from asana_app.lakehouse import TABLE_FORMATS, source_options
 from asana_dlt import asana_source
 from asana_dlt.settings import DEFAULT_BASE_URL, FULL_LOAD_MODES
 
-# Every resource of the source, the opt-in ones (one request per task, Enterprise) included. The
-# options the source checks are given, not read from config: a bad setting then fails in `main`
-# with its one line, not here at import with a traceback.
 def _listed_source() -> Any:
-    """The source as built only to list its resources: every option it checks given."""
+    """The source as built only to list its resources.
+
+    Every option the source checks is given, not read from config: a bad setting then fails in
+    `main` with its one line, not here at import with a traceback."""
     return asana_source(access_token="-", base_url=DEFAULT_BASE_URL, deletes="hard", full_load="auto", batch_size=1)
 
 
+# Every resource of the source, the opt-in ones (one request per task, Enterprise) included.
 RESOURCES = tuple(_listed_source().resources)
 
 

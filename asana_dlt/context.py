@@ -90,8 +90,9 @@ class Options:
 
 
 def is_http_url(value: Any) -> bool:
-    """Whether requests can reach `value`: before, a stray value (a shell's error message put in
-    SOURCES__ASANA_DLT__BASE_URL) failed as "No connection adapters were found for ..."."""
+    """Whether `value` is an http(s) URL with a host, the only kind requests sends to. Checked
+    up front: a stray value (a shell's error message put in SOURCES__ASANA_DLT__BASE_URL) failed
+    every request with requests' "No connection adapters were found for ..."."""
     if not isinstance(value, str):
         return False
     parts = urlsplit(value.strip())
