@@ -88,14 +88,13 @@ def cli_subprocess_env(workdir: Path, base_url: str, token: str) -> Dict[str, st
     )
 
 
-# The slowest tests (a minute or more on 2 cores: the bench's smoke runs, follow mode's kills,
-# the demo, the analytics build, the mirror and fidelity rounds) start first, so that pytest-xdist's
-# two workers finish together instead of one waiting on a long test scheduled last.
+# The slowest tests (10 to 30 s each on 2 cores: the demo as cron runs it, follow mode's kills,
+# the analytics build, the mirror and fidelity rounds) start first, so that pytest-xdist's two
+# workers finish together instead of one waiting on a long test scheduled last.
 SLOW_FIRST = (
-    "tests/bench/test_bench_smoke.py::test_quick",
+    "tests/app/test_as_cron_runs_it.py",
     "tests/app/test_follow.py::test_killed",
     "tests/app/test_cli.py::test_the_demo",
-    "tests/app/test_as_cron_runs_it.py",
     "tests/app/test_analytics.py",
     "tests/source/test_mirror.py",
     "tests/source/test_fidelity.py",

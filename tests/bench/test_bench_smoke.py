@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
+import pytest
+
 from asana_sim.store import Store
 from bench.bounds import full_load_bound, incremental_bound, kind_of, listings_for, pages
 
@@ -119,6 +121,7 @@ def _rows(stdout: str) -> List[List[str]]:
     return [line.split() for line in lines[start + 1 : end]]
 
 
+@pytest.mark.bench
 def test_quick_bench_prints_a_row_per_scenario() -> None:
     done = subprocess.run(
         [sys.executable, "bench/run.py", "--quick"], cwd=REPO, capture_output=True, text=True, timeout=170
@@ -135,6 +138,7 @@ def test_quick_bench_prints_a_row_per_scenario() -> None:
     assert "cpu: CPU seconds: source " in done.stdout, done.stdout
 
 
+@pytest.mark.bench
 def test_quick_big_org_prints_requests_per_project() -> None:
     """The big-org scenario measures an idle and an incremental run after a full load, per mode."""
     done = subprocess.run(
