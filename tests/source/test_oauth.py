@@ -16,13 +16,12 @@ from asana_dlt import AsanaSourceError, asana_source
 from asana_dlt.auth import AsanaRefreshTokenAuth, token_url_for
 from asana_app.run_guard import root_cause
 from asana_sim import AsanaSim, SimConfig
-from tests.conftest import counts
+from tests.conftest import CORE, counts
 
 CLIENT_ID = "client-id-never-logged-5d1e"
 CLIENT_SECRET = "client-secret-never-logged-8a2f"
 REFRESH_TOKEN = "refresh-token-never-logged-c4b7"
 SECRETS = (CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN)
-CORE = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
 
 
 def oauth_config(**kwargs: Any) -> SimConfig:

@@ -11,11 +11,8 @@ import responses
 from asana_dlt import AsanaSourceError, asana_source
 from asana_dlt import settings
 from asana_dlt.settings import PAGE_SIZE, STORY_FIELDS, TASK_FIELDS, WORKSPACE_FIELDS
-from tests.conftest import counts, rows
+from tests.conftest import CORE, counts, rows
 from tests.source.fake_asana import BASE_URL, TOKEN, FakeAsana, stamp
-
-
-CORE = ("workspaces", "projects", "sections", "tags", "tasks", "stories", "teams", "users")
 
 
 @pytest.fixture
